@@ -1,0 +1,143 @@
+"""The project's own MDM: a small bidirectional transformer denoiser.
+
+Pre-LayerNorm blocks with no time conditioning (as in MDLM, the masked count tells the model
+the noise level). Positional structure is task-aware: `structure="sudoku"` adds row, column and
+box embeddings and a learned per-head attention bias for each cell relation (same row / column
+/ box), which is how the constraints are laid out; `structure="sequence"` uses learned
+absolute position embeddings.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Denoiser, DenoiserOutput
+from .checkpoint import check_compatible, load_folder, save_folder
+
+STRUCTURES = ("sequence", "sudoku")
+
+
+@dataclass
+class MDMConfig:
+    vocab_size: int
+    mask_id: int
+    max_length: int
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 8
+    d_ff: int = 512
+    dropout: float = 0.0
+    structure: str = "sequence"
+
+    def __post_init__(self):
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if not 0 <= self.mask_id < self.vocab_size:
+            raise ValueError(f"mask_id {self.mask_id} must be a token id in [0, {self.vocab_size})")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+        if self.structure == "sudoku" and self.max_length != 81:
+            raise ValueError(f"structure 'sudoku' needs max_length 81, got {self.max_length}")
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: MDMConfig, n_relations: int):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(),
+                                nn.Linear(cfg.d_ff, cfg.d_model))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.relation_bias = nn.Embedding(n_relations, cfg.n_heads) if n_relations else None
+
+    def forward(self, h: torch.Tensor, relations: torch.Tensor | None) -> torch.Tensor:
+        b, n, d = h.shape
+        q, k, v = self.qkv(self.ln1(h)).view(b, n, 3, self.n_heads, d // self.n_heads).unbind(2)
+        bias = None
+        if self.relation_bias is not None:
+            # [n, n, heads] -> [1, heads, n, n], in the activations' dtype (bf16 under autocast)
+            bias = self.relation_bias(relations).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
+        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                           attn_mask=bias)
+        h = h + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
+        return h + self.drop(self.ff(self.ln2(h)))
+
+
+class MDMTransformer(Denoiser):
+    def __init__(self, config: MDMConfig):
+        super().__init__()
+        self.config = config
+        self.mask_id, self.vocab_size = config.mask_id, config.vocab_size
+        self.max_length, self.hidden_size = config.max_length, config.d_model
+        d = config.d_model
+        self.tok = nn.Embedding(config.vocab_size, d)
+        if config.structure == "sudoku":
+            from tasks.sudoku.board import BOX, COL, ROW, relation_ids
+            self.row, self.col, self.box = nn.Embedding(9, d), nn.Embedding(9, d), nn.Embedding(9, d)
+            self.register_buffer("cell_row", ROW.clone(), persistent=False)
+            self.register_buffer("cell_col", COL.clone(), persistent=False)
+            self.register_buffer("cell_box", BOX.clone(), persistent=False)
+            self.register_buffer("relations", relation_ids(), persistent=False)
+            n_rel = 8
+        else:
+            self.pos = nn.Embedding(config.max_length, d)
+            self.relations = None
+            n_rel = 0
+        self.blocks = nn.ModuleList(Block(config, n_rel) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, config.vocab_size)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+        """tokens `[batch, length]` -> logits `[batch, length, vocab]` (mask logit -inf)."""
+        n = tokens.shape[1]
+        h = self.tok(tokens)
+        if self.config.structure == "sudoku":
+            h = h + self.row(self.cell_row) + self.col(self.cell_col) + self.box(self.cell_box)
+            relations = self.relations
+        else:
+            h = h + self.pos(torch.arange(n, device=tokens.device))
+            relations = None
+        for block in self.blocks:
+            h = block(h, relations)
+        h = self.ln_f(h)
+        logits = self.head(h).float()
+        logits[..., self.mask_id] = float("-inf")  # the clean token is never the mask
+        return DenoiserOutput(logits, h if return_hidden else None)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, path: str | Path) -> None:
+        save_folder(path, {"model_type": "mdm_transformer", **asdict(self.config)}, self.state_dict())
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, vocab_size: int | None = None,
+                        max_length: int | None = None, mask_id: int | None = None,
+                        map_location: str = "cpu") -> "MDMTransformer":
+        """Load a checkpoint folder; refuse one for another vocabulary, length or mask id."""
+        config, state = load_folder(path)
+        if config.get("model_type") != "mdm_transformer":
+            raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, "
+                             f"expected 'mdm_transformer'")
+        check_compatible("denoiser checkpoint", path, config, vocab_size=vocab_size,
+                         max_length=max_length, mask_id=mask_id)
+        fields = {k: v for k, v in config.items() if k != "model_type"}
+        model = cls(MDMConfig(**fields))
+        model.load_state_dict({k: v.to(map_location) for k, v in state.items()})
+        return model

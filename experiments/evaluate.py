@@ -1,0 +1,74 @@
+"""Evaluate one policy on one dataset.
+
+    python -m experiments.evaluate policy=topk_margin data.path=FILE data.limit=N hydra.run.dir=DIR
+
+Writes `DIR/results.json` (accuracy, its 95% Wilson interval, mean and max NFE, n, seconds,
+accuracy per difficulty bucket) and TensorBoard scalars under `eval/`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from denoiser.checkpoint import atomic_write_text
+
+from .evaluation import frozen_for_task, run_policy, summarise
+
+
+def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
+    settings = instantiate(cfg.eval)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    task = instantiate(cfg.task)
+    denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
+    policy = instantiate(cfg.policy, _convert_="all")
+    data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
+    print(f"evaluating {policy!r} on {len(data)} sequences of {data.source}", flush=True)
+    run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
+                     temperature=settings.temperature, seed=cfg.seed, progress=True)
+    results = {"policy": OmegaConf.to_container(cfg.policy), "data": data.source, **summarise(run, data)}
+    atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
+
+    logger = instantiate(cfg.logger)(run_dir=run_dir)
+    logger.scalars({"eval/accuracy": results["accuracy"], "eval/nfe_mean": results["nfe_mean"],
+                    "eval/nfe_max": results["nfe_max"],
+                    "eval/seconds_per_sequence": results["seconds_per_sequence"]}, 0)
+    logger.close()
+
+    for i in range(min(cfg.show, len(data))):
+        show_one(task, data.prompts[i], run.samples[i], bool(run.correct[i]), int(run.nfe[i]))
+    lo, hi = results["accuracy_ci95"]
+    print(f"accuracy {results['accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f}) over n={results['n']}, "
+          f"NFE mean {results['nfe_mean']:.2f} max {results['nfe_max']}, "
+          f"{results['seconds']:.1f} s ({1000 * results['seconds_per_sequence']:.1f} ms/sequence)")
+    for column, table in results["buckets"].items():
+        cells = ", ".join(f"{k}: {v['accuracy']:.3f} (n={v['n']})" for k, v in table.items())
+        print(f"  by {column}: {cells}")
+    print(f"results: {run_dir / 'results.json'}")
+    return results
+
+
+def show_one(task, prompt: torch.Tensor, completion: torch.Tensor, ok: bool, nfe: int) -> None:
+    render = getattr(task, "render", None)
+    if render is None:
+        return
+    print(f"\npuzzle ({int((prompt != task.mask_id).sum())} givens)        completion "
+          f"({'solved' if ok else 'NOT solved'}, NFE {nfe})")
+    for left, right in zip(render(prompt).splitlines(), render(completion).splitlines()):
+        print(f"{left:<28}{right}")
+    print()
+
+
+@hydra.main(version_base=None, config_path="configs", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

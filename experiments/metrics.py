@@ -1,0 +1,42 @@
+"""Accuracy with a Wilson interval, and accuracy per difficulty bucket."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval for a binomial proportion (Wilson 1927)."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bucket_accuracy(correct: torch.Tensor, labels: list[str]) -> dict[str, dict]:
+    """Accuracy, interval and count per distinct label (sorted numerically when possible)."""
+    if len(labels) != correct.numel():
+        raise ValueError(f"{len(labels)} labels for {correct.numel()} results")
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for label, ok in zip(labels, correct.tolist()):
+        groups[label].append(bool(ok))
+
+    def key(label: str):
+        try:
+            return (0, float(label), "")
+        except ValueError:
+            return (1, 0.0, label)
+
+    out = {}
+    for label in sorted(groups, key=key):
+        oks = groups[label]
+        lo, hi = wilson_interval(sum(oks), len(oks))
+        out[label] = {"accuracy": sum(oks) / len(oks), "accuracy_ci95": [lo, hi], "n": len(oks)}
+    return out

@@ -1,0 +1,89 @@
+"""The policy interface, and the score + budget composition most heuristics are.
+
+A policy answers, at each step, which still-masked positions to unmask. Most heuristics are
+a *score* (which positions first) combined with a *budget* (how many this step); they are kept
+apart so that any score composes with any budget (DESIGN section 2).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .context import StepContext
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Selection:
+    chosen: torch.Tensor                  # [batch, length] bool, the set r_k
+    scores: torch.Tensor | None = None    # [batch, length] the policy's scores, for traces
+
+
+class Policy(ABC):
+    """One unmasking strategy. Its settings are its constructor arguments.
+
+    `needs_hidden`: whether `select` reads `ctx.hidden` (the denoiser then returns it).
+    """
+
+    needs_hidden: bool = False
+
+    def init_state(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> Any:
+        """Per-call state, made once per `sample()` call over the whole batch `[batch, length]`.
+        Stateless policies return None. State is indexed by `ctx.rows`."""
+        return None
+
+    @abstractmethod
+    def select(self, ctx: StepContext, state: Any) -> Selection:
+        """Choose a non-empty subset of `ctx.masked` for every row."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
+                         and not isinstance(v, (Score, Budget)))
+        return f"{type(self).__name__}({args})"
+
+
+class Score(ABC):
+    """Higher means unmask sooner. Returns `[batch, length]`; non-masked entries are ignored."""
+
+    @abstractmethod
+    def __call__(self, ctx: StepContext) -> torch.Tensor: ...
+
+
+class Budget(ABC):
+    """How many of the top-ranked positions to unmask this step.
+
+    scores: `[batch, length]` with -inf at unmasked positions; ranked: `[batch, length]`
+    position indices sorted by descending score. Returns `[batch]` long counts; the caller
+    clamps them to [1, n_masked].
+    """
+
+    @abstractmethod
+    def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor: ...
+
+
+def take_top(ranked: torch.Tensor, k: torch.Tensor, length: int) -> torch.Tensor:
+    """`[batch, length]` bool with the first `k[b]` positions of `ranked[b]` set."""
+    take_sorted = torch.arange(length, device=ranked.device)[None, :] < k[:, None]
+    chosen = torch.zeros_like(take_sorted)
+    return chosen.scatter(1, ranked, take_sorted)
+
+
+class ScoredPolicy(Policy):
+    """Unmask the `budget` highest-`score` masked positions."""
+
+    def __init__(self, score: Score, budget: Budget):
+        self.score, self.budget = score, budget
+
+    def select(self, ctx: StepContext, state: Any = None) -> Selection:
+        scores = self.score(ctx).masked_fill(~ctx.masked, NEG_INF)
+        ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
+        k = self.budget(ctx, scores, ranked)
+        k = torch.minimum(k.clamp(min=1), ctx.n_masked)
+        return Selection(take_top(ranked, k, scores.shape[1]), scores)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r})"

@@ -1,0 +1,27 @@
+"""Policies by config name: `experiments/configs/policy/NAME.yaml`, instantiated by Hydra."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from .policy import Policy
+
+POLICY_CONFIG_DIR = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "policy"
+
+
+def policy_names() -> list[str]:
+    return sorted(p.stem for p in POLICY_CONFIG_DIR.glob("*.yaml"))
+
+
+def load_policy(name: str, **overrides) -> Policy:
+    """Instantiate the policy config `name`, with keyword overrides of its settings."""
+    path = POLICY_CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
+    cfg = OmegaConf.merge(OmegaConf.load(path), overrides)
+    policy = instantiate(cfg, _convert_="all")
+    if not isinstance(policy, Policy):
+        raise TypeError(f"config {path} made a {type(policy).__name__}, not a Policy")
+    return policy

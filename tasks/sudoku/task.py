@@ -1,0 +1,94 @@
+"""The Sudoku task as the training and evaluation code sees it."""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ..eval_data import EvalData
+from ..paths import resolve_data_path
+from .board import LENGTH, MASK_ID, VOCAB_SIZE, is_solved, pretty
+from .csv_loader import SudokuSet, load_sudoku_csv
+from .solver import random_grid
+from .symmetry import random_symmetry
+
+
+class SudokuTask:
+    """Generated training grids and CSV validation puzzles.
+
+    Training data is generated, never read from a file: `pool_size` complete grids from
+    randomised backtracking (seeded), each batch drawn from the pool and passed through an
+    independent random symmetry, so the stream never repeats in practice.
+    """
+
+    name = "sudoku"
+    vocab_size = VOCAB_SIZE
+    mask_id = MASK_ID
+    length = LENGTH
+    structure = "sudoku"
+
+    def __init__(self, pool_size: int = 2000, seed: int = 0,
+                 val_path: str = "sudoku/rrn_style_valid_18000.csv", val_limit: int = 256):
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self.pool_size, self.seed = pool_size, seed
+        self.val_path, self.val_limit = val_path, val_limit
+        self._pool: torch.Tensor | None = None
+
+    @property
+    def pool(self) -> torch.Tensor:
+        """`[pool_size, 81]` complete grids, generated on first use (about 1 ms each)."""
+        if self._pool is None:
+            rng = random.Random(self.seed)
+            self._pool = torch.tensor([random_grid(rng) for _ in range(self.pool_size)])
+        return self._pool
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """`[batch_size, 81]` clean grids for the masked-diffusion objective."""
+        idx = torch.randint(0, self.pool_size, (batch_size,), generator=generator)
+        return random_symmetry(self.pool[idx], generator)
+
+    def validation_set(self, limit: int | None = None) -> SudokuSet:
+        """Puzzles from the validation CSV (never a test-only file)."""
+        # The validation file is sorted by givens (17..34); take an even spread.
+        full = load_sudoku_csv(resolve_data_path(self.val_path))
+        n = limit or self.val_limit
+        if n >= len(full):
+            return full
+        return full.subset(torch.linspace(0, len(full) - 1, n).round().long())
+
+    BUCKET_COLUMNS = ("givens", "singles_only", "se_rating", "se_bucket")
+
+    def load_eval(self, path: str, limit: int | None = None, select: str = "first") -> EvalData:
+        """Puzzles of any Sudoku CSV in the shared format, with its difficulty columns.
+
+        select="first" takes the first `limit` rows; "spread" takes `limit` rows evenly spread
+        over the file (the shared files are sorted by difficulty, so this keeps every level).
+        """
+        if select not in ("first", "spread"):
+            raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
+        data = load_sudoku_csv(resolve_data_path(path), limit=limit if select == "first" else None)
+        if select == "spread" and limit is not None and limit < len(data):
+            data = data.subset(torch.linspace(0, len(data) - 1, limit).round().long())
+        buckets = {c: data.extra[c] for c in self.BUCKET_COLUMNS
+                   if c in data.extra and any(v.strip() for v in data.extra[c])}
+        return EvalData(data.puzzles, data.solutions, buckets, data.path)
+
+    @staticmethod
+    def render(tokens: torch.Tensor) -> str:
+        return pretty(tokens)
+
+    @staticmethod
+    def correct(samples: torch.Tensor, prompts: torch.Tensor, references: torch.Tensor | None = None) -> torch.Tensor:
+        """`[batch]` bool: the completed grid is valid and keeps the givens."""
+        return is_solved(samples, prompts)
+
+    def validation_metrics(self, denoiser, limit: int | None = None) -> dict[str, float]:
+        """`val/accuracy`: puzzles solved with greedy tokens and the top-k margin order."""
+        from planner import sample
+        from planner.policies.topk_margin import TopKMargin
+
+        data = self.validation_set(limit)
+        result = sample(denoiser, TopKMargin(), data.puzzles)
+        return {"accuracy": float(self.correct(result.tokens, data.puzzles).float().mean()),
+                "nfe": float(result.nfe.float().mean())}

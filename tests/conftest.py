@@ -1,0 +1,39 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHIPPED_SUDOKU = REPO / "weights" / "sudoku-mdm"
+
+# Two cores: keep each test process to one thread so parallel work stays predictable.
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data folder is missing: expected {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def python_env() -> dict:
+    """Environment for subprocess runs of the entry points."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.fixture
+def python_exe() -> str:
+    return sys.executable

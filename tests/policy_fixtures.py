@@ -1,0 +1,94 @@
+"""Synthetic denoisers and step contexts for the policy tests."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from denoiser.base import Denoiser, DenoiserOutput
+from planner.context import StepContext
+
+
+class ToyDenoiser(Denoiser):
+    """Deterministic pseudo-random logits from the tokens: a fixed random embedding of each
+    token, plus the mean embedding of the whole sequence (so every revealed token moves every
+    prediction, and the order matters), plus a position embedding, through tanh and a linear map."""
+
+    def __init__(self, vocab_size: int = 10, length: int = 12, mask_id: int = 0, seed: int = 0,
+                 d: int = 16, sharpness: float = 4.0):
+        super().__init__()
+        self.vocab_size, self.max_length, self.mask_id, self.hidden_size = vocab_size, length, mask_id, d
+        g = torch.Generator().manual_seed(seed)
+        self.emb = nn.Parameter(torch.randn(vocab_size, d, generator=g))
+        self.pos = nn.Parameter(torch.randn(length, d, generator=g))
+        self.out = nn.Parameter(torch.randn(d, vocab_size, generator=g) * sharpness / math.sqrt(d))
+
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+        e = self.emb[tokens]
+        h = torch.tanh(e + e.mean(1, keepdim=True) + self.pos[: tokens.shape[1]])
+        logits = h @ self.out
+        logits[..., self.mask_id] = float("-inf")
+        return DenoiserOutput(logits, h if return_hidden else None)
+
+
+A, B, MASK = 1, 2, 0
+
+
+class AlternationDenoiser(Denoiser):
+    """The exact conditionals of the uniform distribution over the two alternating sequences
+    ABAB... and BABA... (vocab {mask, A, B}).
+
+    p(x_i | revealed) is 1/2 - 1/2 when both sequences agree with the revealed tokens (nothing
+    revealed) or neither does (inconsistent tokens), and puts probability 1 on the token of
+    the one sequence that agrees otherwise. Impossible tokens get logit -inf, so softmax gives
+    exactly 1 and 0.
+    """
+
+    def __init__(self, length: int = 6):
+        super().__init__()
+        self.vocab_size, self.max_length, self.mask_id = 3, length, MASK
+        self._anchor = nn.Parameter(torch.zeros(()))   # FrozenDenoiser needs a parameter
+        i = torch.arange(length)
+        self.register_buffer("patterns", torch.stack([torch.where(i % 2 == 0, A, B),
+                                                      torch.where(i % 2 == 0, B, A)]))
+
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+        n = tokens.shape[1]
+        patterns = self.patterns[:, :n]                                        # [2, n]
+        revealed = (tokens != MASK)[:, None, :]
+        agrees = ((tokens[:, None, :] == patterns[None]) | ~revealed).all(-1)  # [batch, 2]
+        one = agrees.sum(-1) == 1
+        which = agrees.long().argmax(-1)                                       # the agreeing one
+        target = patterns[which]                                               # [batch, n]
+        logits = torch.full((tokens.shape[0], n, 3), float("-inf"))
+        logits[..., A] = 0.0
+        logits[..., B] = 0.0
+        sure = torch.nn.functional.one_hot(target, 3).bool()
+        logits = torch.where(one[:, None, None] & ~sure, float("-inf"), logits)
+        return DenoiserOutput(logits, None)
+
+
+def make_ctx(probs, masked=None, initial_masked=None, step=None, rows=None, mask_id: int = 0,
+             generator: torch.Generator | None = None) -> StepContext:
+    """A StepContext from chosen probabilities `[batch, length, vocab]` (mask entry 0)."""
+    probs = torch.as_tensor(probs, dtype=torch.float64)
+    batch, length, _ = probs.shape
+    logits = probs.log().float()
+    masked = torch.ones(batch, length, dtype=torch.bool) if masked is None else torch.as_tensor(masked)
+    initial_masked = masked.clone() if initial_masked is None else torch.as_tensor(initial_masked)
+    tokens = torch.where(masked, mask_id, probs.argmax(-1))
+    return StepContext(logits=logits, tokens=tokens, masked=masked, initial_masked=initial_masked,
+                       step=torch.zeros(batch, dtype=torch.long) if step is None else torch.as_tensor(step),
+                       rows=torch.arange(batch) if rows is None else torch.as_tensor(rows),
+                       generator=generator)
+
+
+def probs_with_confidence(confidences, vocab: int = 4) -> torch.Tensor:
+    """`[1, n, vocab]` distributions whose top probability is each given confidence: the
+    rest of the mass spread evenly over the other non-mask tokens (entry 0 is the mask)."""
+    c = torch.as_tensor(confidences, dtype=torch.float64)
+    p = torch.zeros(len(c), vocab, dtype=torch.float64)
+    p[:, 1] = c
+    p[:, 2:] = ((1 - c) / (vocab - 2))[:, None]
+    return p[None]

@@ -1,0 +1,85 @@
+"""The Hydra entry points end to end at a tiny size, as subprocesses."""
+import csv
+import json
+import subprocess
+
+import pytest
+import torch
+
+from denoiser import MDMConfig, MDMTransformer
+
+
+@pytest.fixture(scope="module")
+def tiny_denoiser(tmp_path_factory):
+    path = tmp_path_factory.mktemp("den") / "tiny"
+    torch.manual_seed(0)
+    MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, d_model=16, n_layers=1,
+                             n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(path)
+    return path
+
+
+def run(python_exe, env, module, *args):
+    proc = subprocess.run([python_exe, "-m", module, *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_help_shows_the_config(python_exe, python_env):
+    for module in ("experiments.evaluate", "experiments.compare", "experiments.train_denoiser"):
+        out = run(python_exe, python_env, module, "--help")
+        assert "Config groups" in out or "== Config ==" in out
+
+
+def test_evaluate_writes_results(tmp_path, python_exe, python_env, tiny_denoiser):
+    out = run(python_exe, python_env, "experiments.evaluate", "policy=threshold",
+              f"denoiser.path={tiny_denoiser}", "data.limit=6", f"hydra.run.dir={tmp_path}")
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("accuracy", "accuracy_ci95", "nfe_mean", "nfe_max", "n", "seconds"):
+        assert key in results
+    assert results["n"] == 6
+    assert set(results["buckets"]) == {"givens", "singles_only"}
+    assert list(tmp_path.glob("tb/events.out.tfevents.*"))
+    assert "accuracy" in out
+
+
+def test_evaluate_multirun_sweeps(tmp_path, python_exe, python_env, tiny_denoiser):
+    run(python_exe, python_env, "experiments.evaluate", "-m", "policy=topk_margin,eb",
+        f"denoiser.path={tiny_denoiser}", "data.limit=3", f"hydra.sweep.dir={tmp_path}")
+    assert len(list(tmp_path.glob("*/results.json"))) == 2
+
+
+def test_evaluate_refuses_a_denoiser_for_another_vocabulary(tmp_path, python_exe, python_env):
+    MDMTransformer(MDMConfig(vocab_size=12, mask_id=0, max_length=81, d_model=16, n_layers=1,
+                             n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(tmp_path / "d")
+    proc = subprocess.run([python_exe, "-m", "experiments.evaluate", f"denoiser.path={tmp_path / 'd'}",
+                           "data.limit=2", f"hydra.run.dir={tmp_path / 'run'}"], env=python_env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "vocab_size=12, but task 'sudoku' needs 10" in proc.stderr
+
+
+def test_compare_writes_table_plot_and_events(tmp_path, python_exe, python_env, tiny_denoiser):
+    sweep = "sweep=[{policy:topk_margin,knob:steps,values:[null,4]},{policy:threshold,knob:tau,values:[0.9]}]"
+    out = run(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
+              "data.limit=5", sweep, f"hydra.run.dir={tmp_path}")
+    rows = list(csv.DictReader((tmp_path / "comparison.csv").open()))
+    assert [(r["policy"], r["knob"]) for r in rows] == [
+        ("topk_margin", "steps=None"), ("topk_margin", "steps=4"), ("threshold", "tau=0.9")]
+    assert float(rows[1]["nfe_max"]) <= 4
+    md = (tmp_path / "comparison.md").read_text()
+    assert "| policy | knob | accuracy |" in md and "Accuracy by givens" in md
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(tmp_path.glob("tb/events.out.tfevents.*"))
+    assert "pareto.png" in out
+
+
+def test_compare_is_deterministic(tmp_path, python_exe, python_env, tiny_denoiser):
+    sweep = "sweep=[{policy:random,knob:steps,values:[8]}]"
+    for d in ("a", "b"):
+        run(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
+            "data.limit=4", sweep, f"hydra.run.dir={tmp_path / d}")
+    strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
+    a = [strip(r) for r in json.loads((tmp_path / "a" / "results.json").read_text())]
+    b = [strip(r) for r in json.loads((tmp_path / "b" / "results.json").read_text())]
+    assert a == b

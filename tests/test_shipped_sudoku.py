@@ -1,0 +1,50 @@
+"""The shipped Sudoku denoiser: it loads on the CPU, every policy keeps the givens and fills
+every blank with it, and it still solves easy validation puzzles."""
+import pytest
+import torch
+
+from denoiser import FrozenDenoiser, MDMTransformer
+from planner import policy_names, sample
+from tasks.sudoku import LENGTH, MASK_ID, VOCAB_SIZE, is_solved, load_sudoku_csv
+
+from .conftest import SHIPPED_SUDOKU
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model = MDMTransformer.from_pretrained(SHIPPED_SUDOKU, vocab_size=VOCAB_SIZE,
+                                           max_length=LENGTH, mask_id=MASK_ID)
+    return FrozenDenoiser(model)
+
+
+@pytest.fixture(scope="module")
+def validation(shared_data):
+    return load_sudoku_csv(shared_data / "sudoku" / "rrn_style_valid_18000.csv")
+
+
+def test_shipped_weights_are_small_and_load(shipped):
+    size = sum(p.stat().st_size for p in SHIPPED_SUDOKU.iterdir())
+    assert size < 25 * 2**20
+    assert shipped.vocab_size == 10 and shipped.mask_id == 0
+
+
+@pytest.mark.parametrize("name", policy_names())
+def test_every_policy_keeps_givens_and_fills_every_blank(shipped, validation, name):
+    if name == "learned":
+        pytest.skip("the learned policy has its own tests")
+    idx = torch.arange(0, 18000, 18000 // 12)           # 17..34 givens
+    puzzles = validation.puzzles[idx]
+    result = sample(shipped, name, puzzles, generator=torch.Generator().manual_seed(0))
+    given = puzzles != MASK_ID
+    assert torch.equal(result.tokens[given], puzzles[given])
+    assert not (result.tokens == MASK_ID).any()
+    assert ((result.tokens >= 1) & (result.tokens <= 9)).all()
+    assert torch.equal(result.order == -1, given)
+    assert (result.nfe >= 1).all() and (result.nfe <= (~given).sum(1)).all()
+
+
+def test_shipped_denoiser_solves_easy_validation_puzzles(shipped, validation):
+    # rows with 34 givens are the last block of 1,000 in the validation file
+    puzzles = validation.puzzles[-64:]
+    result = sample(shipped, "topk_margin", puzzles)
+    assert is_solved(result.tokens, puzzles).float().mean() >= 0.95

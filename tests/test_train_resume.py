@@ -1,0 +1,56 @@
+"""Training end to end at a tiny size, killed with SIGKILL and resumed."""
+import os
+import signal
+import subprocess
+import time
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from denoiser import MDMTransformer
+
+TINY = ["task=sudoku", "task.pool_size=20", "task.val_limit=4", "denoiser.d_model=16",
+        "denoiser.n_layers=1", "denoiser.n_heads=2", "denoiser.d_ff=32", "train.batch_size=8",
+        "train.steps=400", "train.log_every=1", "train.ckpt_every=5", "train.eval_every=1000",
+        "train.val_grids=8", "train.warmup=5", "train.bf16=false", "train.threads=1"]
+
+
+def run(python_exe, env, run_dir, *extra, wait=True):
+    cmd = [python_exe, "-m", "experiments.train_denoiser", *TINY, f"hydra.run.dir={run_dir}", *extra]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if wait:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    return proc
+
+
+def losses(run_dir):
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    return {e.step: e.value for e in acc.Scalars("train/loss")}
+
+
+def test_sigkill_then_resume_continues_the_same_run(tmp_path, python_exe, python_env, repo_root):
+    python_env = {**python_env, "PYTHONPATH": str(repo_root)}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run(python_exe, python_env, straight)
+
+    proc = run(python_exe, python_env, killed, wait=False)
+    ckpt = killed / "checkpoints" / "last.pt"
+    deadline = time.time() + 240
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    assert 0 < killed_at < 400, "the run must be killed part-way"
+    assert not (killed / "model").exists()
+
+    run(python_exe, python_env, killed, "resume=true")
+    a = MDMTransformer.from_pretrained(straight / "model").state_dict()
+    b = MDMTransformer.from_pretrained(killed / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from an unbroken run"
+    la, lb = losses(straight), losses(killed)
+    assert sorted(lb) == list(range(1, 401))          # one point per step, none duplicated
+    assert all(abs(la[s] - lb[s]) < 1e-6 for s in la)
+    assert not list(killed.glob("checkpoints/.*tmp"))  # no half-written checkpoint left
