@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser bench clean
+.PHONY: setup scatter run test train-denoiser train-planner bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,16 +23,20 @@ $(VENV)/.scatter: $(VENV)/.installed
 	touch $@
 
 run: setup
-	$(PY) -m experiments.evaluate policy=topk_margin data.limit=256 show=3
+	$(PY) -m experiments.compare
 
 test: setup scatter
 	$(PY) -m pytest -q
 
 train-denoiser: setup
-	$(PY) -m experiments.train_denoiser task=sudoku train.steps=4500 export_to=weights/sudoku-mdm
+	$(PY) -m experiments.train_denoiser task=sudoku export_to=weights/sudoku-mdm
+
+train-planner: setup
+	$(PY) -m experiments.train_planner export_to=weights/sudoku-planner
 
 bench: setup
 	$(PY) -m experiments.bench_policies
+	$(PY) -m experiments.bench_estimators
 
 clean:
 	rm -rf $(VENV) runs outputs multirun

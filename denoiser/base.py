@@ -84,9 +84,18 @@ class FrozenDenoiser:
         hidden = out.hidden.float().clone() if (return_hidden and out.hidden is not None) else None
         return DenoiserOutput(logits, hidden)
 
+    @property
+    def identity(self) -> str:
+        """The weights' fingerprint, computed once (they are frozen): what a trained planner
+        records to refuse another denoiser."""
+        if getattr(self, "_identity", None) is None:
+            self._identity = self.fingerprint()
+        return self._identity
+
     def fingerprint(self) -> str:
+        """sha256 over every tensor of the state dict, recomputed on each call."""
         h = hashlib.sha256()
         for name, t in sorted(self.model.state_dict().items()):
             h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()

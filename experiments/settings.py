@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 @dataclass
 class DenoiserTrainSettings:
-    steps: int = 3000
+    steps: int = 4500
     batch_size: int = 256
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
@@ -40,3 +40,45 @@ class EvalSettings:
             raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.temperature < 0:
             raise ValueError(f"eval.temperature must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class PlannerTrainSettings:
+    """estimator: a pyro.infer.ELBO (instantiated from its own `_target_`).
+    beta: each training sequence's price per denoiser call is log-uniform in [beta_min,
+    beta_max] (the planner is conditioned on it). kl_scale rises linearly from kl_start to 1
+    over kl_anneal steps; the entropy bonus on Q falls linearly from entropy_start to 0 over
+    entropy_anneal steps (Pyro's DMM-style annealing against early collapse)."""
+
+    estimator: object = None
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 3e-3
+    clip_norm: float = 10.0
+    beta_min: float = 0.01
+    beta_max: float = 1.0
+    kl_start: float = 0.2
+    kl_anneal: int = 300
+    entropy_start: float = 0.05
+    entropy_anneal: int = 300
+    givens_min: int | None = 17     # None (both): the task's own prompt/answer split
+    givens_max: int | None = 40
+    log_every: int = 10
+    eval_every: int = 250
+    ckpt_every: int = 50
+    grad_var_every: int = 250
+    grad_var_draws: int = 4
+    val_limit: int = 128
+    val_beta: float = 0.1
+    denoiser_bf16: bool = False      # run the frozen denoiser under bf16 autocast (also on CPU)
+    threads: int | None = None
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every", "grad_var_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.beta_min <= self.beta_max:
+            raise ValueError(f"need 0 < train.beta_min <= train.beta_max, got "
+                             f"{self.beta_min}, {self.beta_max}")
+        if not 0 < self.kl_start <= 1:
+            raise ValueError(f"train.kl_start must be in (0, 1], got {self.kl_start}")

@@ -31,6 +31,10 @@ class Policy(ABC):
 
     needs_hidden: bool = False
 
+    def check_denoiser(self, denoiser) -> None:
+        """Called once per `sample()` call with the FrozenDenoiser, before any step; a policy
+        tied to one denoiser (a trained planner) raises here if it is another."""
+
     def init_state(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> Any:
         """Per-call state, made once per `sample()` call over the whole batch `[batch, length]`.
         Stateless policies return None. State is indexed by `ctx.rows`."""

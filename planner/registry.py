@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -21,7 +22,14 @@ def load_policy(name: str, **overrides) -> Policy:
     if not path.is_file():
         raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
     cfg = OmegaConf.merge(OmegaConf.load(path), overrides)
-    policy = instantiate(cfg, _convert_="all")
+    try:
+        policy = instantiate(cfg, _convert_="all")
+    except InstantiationException as err:
+        # Hydra wraps the constructor's error; a bad knob is the policy's own error,
+        # which already names the value and what was expected: raise that one.
+        if isinstance(err.__cause__, (ValueError, TypeError, FileNotFoundError)):
+            raise err.__cause__ from None
+        raise
     if not isinstance(policy, Policy):
         raise TypeError(f"config {path} made a {type(policy).__name__}, not a Policy")
     return policy

@@ -75,6 +75,7 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
     if not isinstance(temperature, (int, float)) or temperature < 0:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
     callbacks = tuple(callbacks)
+    policy.check_denoiser(frozen)
 
     x = tokens.to(frozen.device, dtype=torch.long).clone()
     batch, length = x.shape

@@ -92,3 +92,43 @@ def probs_with_confidence(confidences, vocab: int = 4) -> torch.Tensor:
     p[:, 1] = c
     p[:, 2:] = ((1 - c) / (vocab - 2))[:, None]
     return p[None]
+
+
+_PLANNERS: dict[tuple[str, bool], str] = {}
+
+
+def toy_planner_path(denoiser: Denoiser, random_head: bool = True) -> str:
+    """A small untrained planner checkpoint made for `denoiser` (cached per denoiser).
+
+    random_head=False keeps the initial zero output layer: every p_i is 1/2, so the
+    deterministic mode takes the single first position each step. random_head=True gives
+    varied p_i, so steps take several positions."""
+    import tempfile
+    from pathlib import Path
+
+    from denoiser.base import FrozenDenoiser
+    from vi.checkpoint import save_planner
+    from vi.networks import PriorNet
+
+    frozen = FrozenDenoiser(denoiser)
+    key = (frozen.identity, random_head)
+    if key not in _PLANNERS:
+        kwargs = dict(vocab_size=frozen.vocab_size, max_length=frozen.max_length, d_model=16,
+                      n_layers=1, n_heads=2, beta_conditioned=True)
+        torch.manual_seed(0)
+        prior = PriorNet(**kwargs)
+        if random_head:
+            nn.init.normal_(prior.head.weight, std=2.0)
+        path = Path(tempfile.mkdtemp(prefix="toy-planner-")) / "planner"
+        save_planner(path, prior, kwargs, frozen)
+        _PLANNERS[key] = str(path)
+    return _PLANNERS[key]
+
+
+def make_policy(name: str, denoiser: Denoiser, **overrides):
+    """`planner.load_policy`, with the learned policy pointed at a planner made for `denoiser`."""
+    from planner import load_policy
+
+    if name == "learned":
+        overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
+    return load_policy(name, **overrides)

@@ -13,8 +13,8 @@ import math
 import pytest
 import torch
 
-from planner import load_policy, policy_names, sample
-from policy_fixtures import A, B, AlternationDenoiser
+from planner import policy_names, sample
+from policy_fixtures import A, B, AlternationDenoiser, make_policy
 
 L = 6
 N_STAT = 4000          # sequences per statistical check
@@ -28,7 +28,7 @@ def valid(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def run(name: str, n: int, temperature: float, seed: int = 0, **overrides):
-    policy = load_policy(name, **overrides)
+    policy = make_policy(name, AlternationDenoiser(L), **overrides)
     tokens = torch.zeros(n, L, dtype=torch.long)
     return sample(AlternationDenoiser(L), policy, tokens, temperature=temperature,
                   generator=torch.Generator().manual_seed(seed))
@@ -76,6 +76,9 @@ EXPECT = {
     # gamma 0.01: two positions at log 2 exceed it, so one; then all have entropy 0.
     "eb": ("two_steps", {"gamma": 0.01}),
     "random": ("ancestral", {"steps": 4}),
+    # an untrained planner (zero output layer): every p_i = 1/2, not above the threshold, so
+    # the deterministic mode takes the single most likely position each step.
+    "learned": ("one_per_step", {"random_head": False}),
 }
 
 

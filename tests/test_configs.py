@@ -49,9 +49,12 @@ def test_every_yaml_names_its_class():
         assert "_target_" in OmegaConf.load(path), f"{path} has no _target_"
 
 
-def test_denoiser_architecture_config_builds_for_the_task():
-    from denoiser import MDMConfig
-    from tasks.sudoku import SudokuTask
-    cfg = instantiate(OmegaConf.load(CONFIGS / "denoiser" / "mdm_sudoku.yaml"), vocab_size=10,
-                      mask_id=0, max_length=81, structure=SudokuTask.structure)
+@pytest.mark.parametrize("task", ["sudoku", "addition", "alternation"])
+def test_denoiser_architecture_config_builds_for_the_task(task):
+    from denoiser import MDMConfig, MDMTransformer
+    t = instantiate(OmegaConf.load(CONFIGS / "task" / f"{task}.yaml"))
+    cfg = instantiate(OmegaConf.load(CONFIGS / "denoiser" / f"mdm_{task}.yaml"),
+                      vocab_size=t.vocab_size, mask_id=t.mask_id, max_length=t.length,
+                      structure=t.structure)
     assert isinstance(cfg, MDMConfig)
+    assert MDMTransformer(cfg).num_parameters() > 0

@@ -13,10 +13,14 @@ import torch
 from omegaconf import OmegaConf
 
 from denoiser.base import FrozenDenoiser
-from planner import load_policy, policy_names, sample
+from planner import policy_names, sample
 from planner.context import StepContext
 from planner.registry import POLICY_CONFIG_DIR
-from policy_fixtures import ToyDenoiser
+from policy_fixtures import ToyDenoiser, make_policy
+
+
+def load_policy(name: str, **overrides):
+    return make_policy(name, ToyDenoiser(), **overrides)
 
 LENGTH, VOCAB, MASK = 12, 10, 0
 T = 4

@@ -26,15 +26,11 @@ from __future__ import annotations
 
 import torch
 
-from .random import RevealSteps, check_steps, masked_rank
+from ..reveal import Hyperschedule, masked_rank
 
 
-class SlidingWindow(RevealSteps):
-    def __init__(self, w: int = 9, steps: int | None = None):
-        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise ValueError(f"w (window width) must be a positive integer, got {w!r}")
-        check_steps(steps, allow_none=True)
-        self.w, self.steps = w, steps
+class SlidingWindow(Hyperschedule):
+    width_name = "window width"
 
     def reveal_steps(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         q, n = masked_rank(initial_masked)

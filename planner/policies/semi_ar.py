@@ -24,7 +24,7 @@ import torch
 from ..context import StepContext
 from ..policy import NEG_INF, Policy, Selection, take_top
 from ..scores import make_score
-from .random import check_steps
+from ..reveal import check_steps
 
 
 @dataclass

@@ -48,6 +48,19 @@ class SudokuTask:
         idx = torch.randint(0, self.pool_size, (batch_size,), generator=generator)
         return random_symmetry(self.pool[idx], generator)
 
+    def planner_batch(self, batch_size: int, generator: torch.Generator,
+                      givens: tuple[int, int] = (17, 40)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clean grids `[batch, 81]` and the cells to generate `[batch, 81]` bool, for training
+        a planner: each row keeps a uniformly random set of `givens` cells, their number uniform
+        in the inclusive range (the validation puzzles have 17..34)."""
+        lo, hi = givens
+        if not 0 <= lo <= hi < LENGTH:
+            raise ValueError(f"givens must be a range within [0, {LENGTH - 1}], got {givens}")
+        x = self.train_batch(batch_size, generator)
+        n_givens = torch.randint(lo, hi + 1, (batch_size, 1), generator=generator)
+        rank = torch.argsort(torch.rand(batch_size, LENGTH, generator=generator), dim=1).argsort(1)
+        return x, rank >= n_givens
+
     def validation_set(self, limit: int | None = None) -> SudokuSet:
         """Puzzles from the validation CSV (never a test-only file)."""
         # The validation file is sorted by givens (17..34); take an even spread.

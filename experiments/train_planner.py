@@ -1,0 +1,158 @@
+"""Train the learned planner (the variational order model of DESIGN section 3) with Pyro SVI,
+the denoiser frozen.
+
+    python -m experiments.train_planner                  # Sudoku, shipped denoiser
+    python -m experiments.train_planner resume=true      # after a kill
+
+TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
+train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
+P_theta alone. Checkpoints `<run dir>/checkpoints/last.pt` (atomic); the planner folder
+`<run dir>/planner` (config.json + model.safetensors), loadable by `policy=learned`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import hydra
+import pyro
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pyro.infer import SVI
+
+from denoiser.checkpoint import atomic_torch_save
+from planner import sample
+from vi.checkpoint import save_planner
+from vi.diagnostics import gradient_variance
+from vi.model import OrderModel
+from vi.policy import LearnedPlanner
+
+from .evaluation import frozen_for_task
+
+
+def annealed(step: int, start: float, end: float, steps: int) -> float:
+    return end if steps <= 0 else start + (end - start) * min(1.0, step / steps)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Path:
+    s = instantiate(cfg.train)
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    task = instantiate(cfg.task)
+    frozen = frozen_for_task(instantiate(cfg.denoiser), task)
+    frozen.bf16 = frozen.bf16 or s.denoiser_bf16
+    weights_before = frozen.fingerprint()
+    spec = instantiate(cfg.planner)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(cfg.seed)
+    prior, posterior, net_kwargs = spec.build(frozen, task.structure)
+    order = OrderModel(frozen, prior, posterior)
+    optim = pyro.optim.ClippedAdam({"lr": s.lr, "clip_norm": s.clip_norm})
+    elbo = s.estimator
+    svi = SVI(order.model, order.guide, optim, loss=elbo)
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    val = task.load_eval(cfg.val_path, s.val_limit, "spread")
+
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    step = 0
+    if cfg.resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        prior.load_state_dict(ckpt["prior"])
+        posterior.load_state_dict(ckpt["posterior"])
+        optim.set_state(ckpt["optimizer"])
+        data_gen.set_state(ckpt["data_generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        step = ckpt["step"]
+        print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
+    n_params = sum(p.numel() for p in prior.parameters())
+    print(f"training a {n_params:,}-parameter planner (and its posterior) with "
+          f"{type(elbo).__name__} for {s.steps} steps, batch {s.batch_size}, beta in "
+          f"[{s.beta_min}, {s.beta_max}], in {run_dir}", flush=True)
+
+    def save_checkpoint():
+        atomic_torch_save({"prior": prior.state_dict(), "posterior": posterior.state_dict(),
+                           "optimizer": optim.get_state(), "data_generator": data_gen.get_state(),
+                           "torch_rng": torch.get_rng_state(), "step": step}, ckpt_path)
+
+    def export():
+        save_planner(run_dir / "planner", prior, net_kwargs, frozen,
+                     extra={"trained": {"steps": step, "task": task.name,
+                                        "command": "python -m experiments.train_planner "
+                                                   + " ".join(HydraConfig.get().overrides.task)}})
+
+    def validate():
+        prior.eval()
+        policy = LearnedPlanner(prior, beta=s.val_beta)
+        result = sample(frozen, policy, val.prompts)
+        prior.train()
+        correct = task.correct(result.tokens, val.prompts, val.references)
+        metrics = {"val/accuracy": float(correct.float().mean()),
+                   "val/nfe": float(result.nfe.float().mean())}
+        logger.scalars(metrics, step)
+        print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
+        export()
+
+    givens = None if s.givens_min is None else (s.givens_min, s.givens_max)
+    log_lo, log_hi = math.log(s.beta_min), math.log(s.beta_max)
+    t0, done_at_start = time.time(), step
+    while step < s.steps:
+        x, masked = task.planner_batch(s.batch_size, data_gen, givens)
+        beta = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(s.batch_size, generator=data_gen))
+        kwargs = {"beta": beta, "kl_scale": annealed(step, s.kl_start, 1.0, s.kl_anneal),
+                  "entropy_weight": annealed(step, s.entropy_start, 0.0, s.entropy_anneal)}
+        loss = svi.step(x, masked, **kwargs)
+        step += 1
+        if step % s.log_every == 0 or step == s.steps:
+            st = elbo.last_stats
+            rate = (step - done_at_start) / (time.time() - t0)
+            logger.scalars({"train/loss": loss / s.batch_size,
+                            "train/elbo": st["log_likelihood"] - st["kl"],
+                            "train/kl": st["kl"], "train/nfe": st["steps"],
+                            "train/q_entropy": st["q_entropy"],
+                            "train/log_likelihood": st["log_likelihood"],
+                            "train/kl_scale": kwargs["kl_scale"],
+                            "train/entropy_weight": kwargs["entropy_weight"],
+                            "train/steps_per_second": rate}, step)
+            print(f"step {step}/{s.steps} elbo {st['log_likelihood'] - st['kl']:.3f} "
+                  f"loglik {st['log_likelihood']:.3f} kl {st['kl']:.3f} E_Q[K] {st['steps']:.2f} "
+                  f"{rate:.2f} steps/s eta {(s.steps - step) / max(rate, 1e-9) / 60:.1f} min",
+                  flush=True)
+        if step % s.grad_var_every == 0:
+            params = [p for p in pyro.get_param_store().values() if p.requires_grad]
+            var = gradient_variance(elbo, order.model, order.guide, params, (x, masked), kwargs,
+                                    n=s.grad_var_draws)
+            logger.scalars({"train/grad_var": var}, step)
+        if step % s.ckpt_every == 0 or step == s.steps:
+            save_checkpoint()
+        if step % s.eval_every == 0 or step == s.steps:
+            validate()
+    if not (run_dir / "planner").exists():
+        validate()
+    logger.close()
+    if frozen.fingerprint() != weights_before:
+        raise RuntimeError("the denoiser's weights changed during planner training")
+    if cfg.export_to:
+        export_dir = Path(cfg.export_to)
+        from vi.checkpoint import load_planner
+        load_planner(run_dir / "planner", frozen)          # refuses a mismatched export
+        import shutil
+        tmp = export_dir.with_name(f".{export_dir.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(run_dir / "planner", tmp)
+        shutil.rmtree(export_dir, ignore_errors=True)
+        tmp.replace(export_dir)
+        print(f"exported to {export_dir}", flush=True)
+    return run_dir / "planner"
+
+
+@hydra.main(version_base=None, config_path="configs", config_name="train_planner")
+def main(cfg: DictConfig) -> None:
+    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

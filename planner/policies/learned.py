@@ -1,0 +1,50 @@
+"""The learned planner: the prior P_theta of the variational order model (DESIGN section 3),
+trained by `python -m experiments.train_planner`, as an unmasking policy.
+
+At each step the network reads the frozen denoiser's per-position statistics at the current
+state and gives every masked position an inclusion probability p_i; the subset is drawn from
+the non-empty Bernoulli distribution (`mode="sample"`), or chosen deterministically: every
+position with p_i > threshold, else the single most likely one (`mode="deterministic"`).
+A beta-conditioned planner takes the price per denoiser call `beta` (nats) as an input:
+raising it trades accuracy for fewer calls.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tasks.paths import REPO_ROOT
+
+from ..context import StepContext
+from ..policy import Policy, Selection
+
+MODES = ("deterministic", "sample")
+
+
+class Learned(Policy):
+    def __init__(self, path: str, beta: float = 0.1, mode: str = "deterministic",
+                 threshold: float = 0.5):
+        from vi.checkpoint import load_planner
+        from vi.policy import LearnedPlanner
+
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0 (nats per denoiser call), got {beta!r}")
+        self.path = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+        self.beta, self.mode, self.threshold = beta, mode, threshold
+        prior, self._config = load_planner(self.path)
+        self._planner = LearnedPlanner(prior, beta=beta, sample=mode == "sample", threshold=threshold)
+        self.needs_hidden = self._planner.needs_hidden
+
+    def check_denoiser(self, denoiser) -> None:
+        from vi.checkpoint import check_planner_for
+        check_planner_for(self._config, self.path, denoiser)
+
+    def select(self, ctx: StepContext, state: Any = None) -> Selection:
+        return self._planner.select(ctx, state)
+
+    def __repr__(self) -> str:
+        return f"Learned(beta={self.beta}, mode={self.mode!r}, threshold={self.threshold})"

@@ -1,0 +1,24 @@
+"""The variational order model: which positions a masked diffusion model unmasks per step.
+
+    from vi import OrderModel, PriorNet, PosteriorNet, RaoBlackwellLOO_ELBO
+    order = OrderModel(frozen_denoiser, PriorNet(V, N), PosteriorNet(V, N))
+    svi = pyro.infer.SVI(order.model, order.guide, pyro.optim.Adam({"lr": 1e-3}),
+                         loss=RaoBlackwellLOO_ELBO(num_particles=4))
+    svi.step(x, masked, beta=0.1)
+
+See DESIGN section 3 for the mathematics and each module's docstring for its part.
+"""
+from .estimators import (OneStepLOO_ELBO, RaoBlackwellLOO_ELBO, StepCosts, reference_elbo,
+                         split_costs)
+from .exact import ExactTerms, exact_log_likelihood, exact_terms, ordered_partitions
+from .features import DenoiserSummary, OrderState, state_features, truth_features
+from .model import OrderModel, RevealLikelihood
+from .networks import PosteriorNet, PriorNet, SubsetNet
+from .policy import LearnedPlanner
+from .subset import BernoulliSubset
+
+__all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
+           "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",
+           "RevealLikelihood", "RaoBlackwellLOO_ELBO", "OneStepLOO_ELBO", "reference_elbo",
+           "StepCosts", "split_costs", "ExactTerms", "exact_terms", "exact_log_likelihood",
+           "ordered_partitions", "LearnedPlanner"]

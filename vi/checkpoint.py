@@ -1,0 +1,52 @@
+"""Planner checkpoints: a folder with `config.json` + `model.safetensors` (the prior P_theta).
+
+The config records the network's settings and the denoiser it was trained for (vocabulary,
+length, mask id and the sha256 fingerprint of its weights), so that loading it for another
+denoiser is refused with a clear error.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from denoiser.base import FrozenDenoiser
+from denoiser.checkpoint import check_compatible, load_folder, save_folder
+
+from .networks import PriorNet
+
+MODEL_TYPE = "order_planner"
+
+
+def denoiser_record(denoiser: FrozenDenoiser) -> dict:
+    return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
+            "mask_id": denoiser.mask_id, "fingerprint": denoiser.identity}
+
+
+def save_planner(path: str | Path, prior: PriorNet, net_kwargs: dict, denoiser: FrozenDenoiser,
+                 extra: dict | None = None) -> None:
+    config = {"model_type": MODEL_TYPE, "prior": dict(net_kwargs),
+              "denoiser": denoiser_record(denoiser), **(extra or {})}
+    save_folder(path, config, prior.state_dict())
+
+
+def load_planner(path: str | Path, denoiser: FrozenDenoiser | None = None) -> tuple[PriorNet, dict]:
+    """The prior and the config; with `denoiser`, refuse a planner trained for another."""
+    config, state = load_folder(path)
+    if config.get("model_type") != MODEL_TYPE:
+        raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
+                         f"{MODEL_TYPE!r} (a planner checkpoint)")
+    if denoiser is not None:
+        check_planner_for(config, path, denoiser)
+    prior = PriorNet(**config["prior"])
+    prior.load_state_dict(state)
+    prior.eval()
+    return prior, config
+
+
+def check_planner_for(config: dict, path, denoiser: FrozenDenoiser) -> None:
+    record = config["denoiser"]
+    check_compatible("planner checkpoint", path, record, vocab_size=denoiser.vocab_size,
+                     mask_id=denoiser.mask_id, max_length=denoiser.max_length)
+    if record.get("fingerprint") != denoiser.identity:
+        raise ValueError(f"planner checkpoint at {path} was trained for the denoiser with weights "
+                         f"{str(record.get('fingerprint'))[:12]}..., but this denoiser's are "
+                         f"{denoiser.identity[:12]}...: it was trained for another denoiser")

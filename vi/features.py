@@ -1,0 +1,97 @@
+"""What the planner networks see at one state x^(k-1) (DESIGN section 3, "Planner network").
+
+The frozen denoiser's output at a state is reduced once to a per-position `DenoiserSummary`
+(top-1 probability, margin, entropy, argmax, optionally the last hidden states). The summary
+is small (`[batch, length]` tensors), so the order model can cache it between the guide and
+the model, which visit the same states, instead of keeping `[batch, length, vocab]` logits.
+Every tensor here is an ordinary tensor cloned out of the denoiser's inference mode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# Features of `state_features`, in order.
+STATE_FEATURES = ("confidence", "margin", "entropy", "is_masked", "fraction_masked")
+# Features of `truth_features`, in order.
+TRUTH_FEATURES = ("true_log_prob", "argmax_is_true")
+# The true token's log-probability is clipped here before it enters a network: a token the
+# denoiser rules out would otherwise feed -inf into the layers.
+MIN_LOG_PROB = -30.0
+
+
+@dataclass
+class DenoiserSummary:
+    """The frozen denoiser's distribution at one state, per position.
+
+    confidence: `[batch, length]` p_i(v1), the top-1 probability
+    margin:     `[batch, length]` p_i(v1) - p_i(v2)
+    entropy:    `[batch, length]` H(p_i) in nats
+    argmax:     `[batch, length]` long, v1
+    hidden:     `[batch, length, d]` the denoiser's last hidden states, or None
+    """
+
+    confidence: torch.Tensor
+    margin: torch.Tensor
+    entropy: torch.Tensor
+    argmax: torch.Tensor
+    hidden: torch.Tensor | None = None
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, hidden: torch.Tensor | None = None
+                    ) -> "DenoiserSummary":
+        """logits `[batch, length, vocab]` (the mask token at -inf)."""
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        probs = logp.exp()
+        top = torch.topk(probs, 2, dim=-1)
+        entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
+        return cls(confidence=top.values[..., 0], margin=top.values[..., 0] - top.values[..., 1],
+                   entropy=entropy, argmax=top.indices[..., 0], hidden=hidden)
+
+
+@dataclass
+class OrderState:
+    """One state x^(k-1) of a batch of trajectories.
+
+    tokens:         `[batch, length]` long, the state, mask_id at the still-masked positions
+    masked:         `[batch, length]` bool, the still-masked positions (where r_k may fall)
+    initial_masked: `[batch, length]` bool, M0, the positions masked at the start
+    denoised:       the denoiser's summary at `tokens`
+    beta:           `[batch]` the price per step, or None (used by beta-conditioned planners)
+    true_log_prob:  `[batch, length]` log p_D(x_i | x^(k-1)) of the clean token x_i, or None
+                    when x is unknown (at inference); the posterior needs it
+    """
+
+    tokens: torch.Tensor
+    masked: torch.Tensor
+    initial_masked: torch.Tensor
+    denoised: DenoiserSummary
+    beta: torch.Tensor | None = None
+    true_log_prob: torch.Tensor | None = None
+
+
+def state_features(state: OrderState) -> torch.Tensor:
+    """`[batch, length, 5]`, see STATE_FEATURES. The denoiser's statistics are zeroed at
+    positions that are no longer masked (they are not candidates)."""
+    m = state.masked.float()
+    d = state.denoised
+    n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
+    fraction = (state.masked.sum(-1).float() / n_initial)[:, None].expand_as(m)
+    return torch.stack([d.confidence * m, d.margin * m, d.entropy * m, m, fraction], dim=-1)
+
+
+def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:
+    """`[batch, length, 2]`, see TRUTH_FEATURES: what only the posterior may see."""
+    if state.true_log_prob is None:
+        raise ValueError("the posterior needs state.true_log_prob (log p_D of the clean tokens)")
+    m = state.masked.float()
+    true_lp = state.true_log_prob.clamp(min=MIN_LOG_PROB)
+    right = (state.denoised.argmax == x).float()
+    return torch.stack([true_lp * m, right * m], dim=-1)
+
+
+def true_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p_D(x_i | state): logits `[batch, length, vocab]`, x `[batch, length]`
+    -> `[batch, length]`."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, x.long().unsqueeze(-1)).squeeze(-1)

@@ -1,0 +1,130 @@
+"""The planner networks: the prior P_theta(r | x^(k-1)) and the posterior Q_phi(r | x^(k-1), x).
+
+Both are the same small bidirectional transformer over positions (DESIGN section 3, "Planner
+network"): per-position features (`vi.features`), an embedding of the current token, a learned
+position embedding (plus Sudoku row / column / box embeddings with `structure="sudoku"`),
+optionally a projection of the denoiser's hidden states and the price `beta`; then a
+pre-LayerNorm encoder and one logit per position. The logits parameterise a `BernoulliSubset`
+over the still-masked positions. The posterior also sees the clean sequence `x`: the
+embedding of the true token, its log-probability under the denoiser and whether the
+denoiser's argmax is right.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .features import STATE_FEATURES, TRUTH_FEATURES, OrderState, state_features, truth_features
+from .subset import BernoulliSubset
+
+STRUCTURES = ("sequence", "sudoku")
+
+
+class SubsetNet(nn.Module):
+    """Shared body: features `[batch, length, F]` -> logits `[batch, length]`.
+
+    vocab_size, max_length: the denoiser's (token ids include the mask token).
+    d_model, n_layers, n_heads, d_ff: the encoder's size (d_ff defaults to 2 * d_model).
+    structure: "sequence" (position embedding only) or "sudoku" (adds row, column, box).
+    hidden_size: the denoiser's hidden size to project its hidden states, or None to not use them.
+    beta_conditioned: whether log(1 + beta) is an input, so one planner serves several prices.
+    init_logit: the output bias at initialisation (0: every p_i starts at 1/2).
+    """
+
+    n_extra_features = 0
+
+    def __init__(self, vocab_size: int, max_length: int, *, d_model: int = 32, n_layers: int = 2,
+                 n_heads: int = 4, d_ff: int | None = None, structure: str = "sequence",
+                 hidden_size: int | None = None, beta_conditioned: bool = False,
+                 init_logit: float = 0.0, dropout: float = 0.0):
+        super().__init__()
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        if structure == "sudoku" and max_length != 81:
+            raise ValueError(f"structure 'sudoku' needs max_length 81, got {max_length}")
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} must be divisible by n_heads {n_heads}")
+        self.vocab_size, self.max_length = vocab_size, max_length
+        self.structure, self.hidden_size = structure, hidden_size
+        self.beta_conditioned = beta_conditioned
+        n_in = len(STATE_FEATURES) + self.n_extra_features + int(beta_conditioned)
+        self.inp = nn.Linear(n_in, d_model)
+        self.tok = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Embedding(max_length, d_model)
+        if structure == "sudoku":
+            from tasks.sudoku.board import BOX, COL, ROW
+            self.row, self.col, self.box = (nn.Embedding(9, d_model) for _ in range(3))
+            self.register_buffer("cell_row", ROW.clone(), persistent=False)
+            self.register_buffer("cell_col", COL.clone(), persistent=False)
+            self.register_buffer("cell_box", BOX.clone(), persistent=False)
+        self.hidden_proj = nn.Linear(hidden_size, d_model) if hidden_size else None
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff or 2 * d_model, dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.constant_(self.head.bias, init_logit)
+
+    @property
+    def uses_hidden(self) -> bool:
+        """Whether the denoiser must return its hidden states for this network."""
+        return self.hidden_proj is not None
+
+    def _logits(self, state: OrderState, extra: torch.Tensor | None = None,
+                extra_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """extra: `[batch, length, n_extra_features]`; extra_embedding: `[batch, length, d]`."""
+        feats = [state_features(state)]
+        if extra is not None:
+            feats.append(extra)
+        if self.beta_conditioned:
+            if state.beta is None:
+                raise ValueError("this planner is conditioned on beta; state.beta is None")
+            feats.append(torch.log1p(state.beta.float())[:, None, None].expand(
+                *state.masked.shape, 1))
+        n = state.tokens.shape[1]
+        if n > self.max_length:
+            raise ValueError(f"length {n} exceeds the planner's max_length {self.max_length}")
+        h = self.inp(torch.cat(feats, dim=-1)) + self.tok(state.tokens)
+        if extra_embedding is not None:
+            h = h + extra_embedding
+        if self.structure == "sudoku":
+            h = h + self.row(self.cell_row) + self.col(self.cell_col) + self.box(self.cell_box)
+        else:
+            h = h + self.pos(torch.arange(n, device=h.device))
+        if self.hidden_proj is not None:
+            if state.denoised.hidden is None:
+                raise ValueError("this planner projects the denoiser's hidden states; "
+                                 "the summary has none")
+            h = h + self.hidden_proj(state.denoised.hidden.float())
+        return self.head(self.norm(self.encoder(h))).squeeze(-1)
+
+
+class PriorNet(SubsetNet):
+    """P_theta(r | x^(k-1)): sees only the state. `forward(state) -> [batch, length]` logits."""
+
+    def forward(self, state: OrderState) -> torch.Tensor:
+        return self._logits(state)
+
+    def distribution(self, state: OrderState) -> BernoulliSubset:
+        """The subset distribution over `state.masked`, batch_shape `[batch]`."""
+        return BernoulliSubset(logits=self(state), available=state.masked)
+
+
+class PosteriorNet(SubsetNet):
+    """Q_phi(r | x^(k-1), x): also sees the clean tokens x `[batch, length]` (their embedding,
+    log p_D of the true token, and whether the denoiser's argmax is right).
+    `forward(state, x) -> [batch, length]` logits."""
+
+    n_extra_features = len(TRUTH_FEATURES)
+
+    def __init__(self, vocab_size: int, max_length: int, **kwargs):
+        super().__init__(vocab_size, max_length, **kwargs)
+        self.true_tok = nn.Embedding(vocab_size, self.tok.embedding_dim)
+
+    def forward(self, state: OrderState, x: torch.Tensor) -> torch.Tensor:
+        return self._logits(state, extra=truth_features(state, x),
+                            extra_embedding=self.true_tok(x))
+
+    def distribution(self, state: OrderState, x: torch.Tensor) -> BernoulliSubset:
+        return BernoulliSubset(logits=self(state, x), available=state.masked)

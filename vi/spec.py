@@ -1,0 +1,35 @@
+"""The planner networks' size and inputs, as one config object (`planner` config group)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from denoiser.base import FrozenDenoiser
+
+from .networks import PosteriorNet, PriorNet
+
+
+@dataclass
+class PlannerSpec:
+    """d_model, n_layers, n_heads, d_ff: the encoder over positions. use_hidden: project the
+    denoiser's last hidden states into the inputs. beta_conditioned: take the price per call
+    as an input, so one planner traces the whole accuracy-NFE front. init_logit: the initial
+    output bias (0: every p_i starts at 1/2)."""
+
+    d_model: int = 32
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None
+    use_hidden: bool = False
+    beta_conditioned: bool = True
+    init_logit: float = 0.0
+
+    def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
+        return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
+                "d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                "d_ff": self.d_ff, "structure": structure,
+                "hidden_size": denoiser.hidden_size if self.use_hidden else None,
+                "beta_conditioned": self.beta_conditioned, "init_logit": self.init_logit}
+
+    def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
+        kwargs = self.net_kwargs(denoiser, structure)
+        return PriorNet(**kwargs), PosteriorNet(**kwargs), kwargs
