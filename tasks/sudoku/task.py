@@ -63,7 +63,7 @@ class SudokuTask:
 
     def validation_set(self, limit: int | None = None) -> SudokuSet:
         """Puzzles from the validation CSV (never a test-only file)."""
-        # The validation file is sorted by givens (17..34); take an even spread.
+        # rows evenly spaced through the file (it mixes 17..34 givens)
         full = load_sudoku_csv(resolve_data_path(self.val_path))
         n = limit or self.val_limit
         if n >= len(full):
@@ -76,7 +76,7 @@ class SudokuTask:
         """Puzzles of any Sudoku CSV in the shared format, with its difficulty columns.
 
         select="first" takes the first `limit` rows; "spread" takes `limit` rows evenly spread
-        over the file (the shared files are sorted by difficulty, so this keeps every level).
+        through the file (a file ordered by difficulty, like se_ladder.csv, keeps every level).
         """
         if select not in ("first", "spread"):
             raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
