@@ -20,7 +20,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from denoiser import FrozenDenoiser, MDMTransformer, masked_diffusion_loss
-from denoiser.checkpoint import atomic_torch_save
+
+from .checkpointing import RunCheckpoint
 
 
 def lr_at(step: int, s) -> float:
@@ -54,27 +55,18 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
                             betas=(0.9, 0.98))
     data_gen = torch.Generator().manual_seed(cfg.seed)
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    step = 0
-    if cfg.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        data_gen.set_state(ckpt["data_generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        step = ckpt["step"]
-        print(f"resumed from {ckpt_path} at step {step}", flush=True)
-    elif cfg.resume:
-        print(f"resume=true but no checkpoint at {ckpt_path}: starting from step 0", flush=True)
+    checkpoint = RunCheckpoint(run_dir)
+    step, saved = checkpoint.restore(cfg.resume, data_gen)
+    if saved:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
     logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
     n_params = model.num_parameters()
     print(f"training {n_params:,} parameters on {task.name} for {s.steps} steps "
           f"(batch {s.batch_size}, bf16={s.bf16}) in {run_dir}", flush=True)
 
     def save_checkpoint():
-        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "data_generator": data_gen.get_state(),
-                           "torch_rng": torch.get_rng_state(), "step": step}, ckpt_path)
+        checkpoint.save(step, data_gen, {"model": model.state_dict(), "optimizer": opt.state_dict()})
 
     def validate():
         model.eval()

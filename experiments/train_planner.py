@@ -23,13 +23,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pyro.infer import SVI
 
-from denoiser.checkpoint import atomic_torch_save
 from planner import sample
 from vi.checkpoint import save_planner
 from vi.diagnostics import gradient_variance
 from vi.model import OrderModel
 from vi.policy import LearnedPlanner
 
+from .checkpointing import RunCheckpoint
 from .evaluation import frozen_for_task
 
 
@@ -56,17 +56,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     data_gen = torch.Generator().manual_seed(cfg.seed)
     val = task.load_eval(cfg.val_path, s.val_limit, "spread")
 
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    step = 0
-    if cfg.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        prior.load_state_dict(ckpt["prior"])
-        posterior.load_state_dict(ckpt["posterior"])
-        optim.set_state(ckpt["optimizer"])
-        data_gen.set_state(ckpt["data_generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        step = ckpt["step"]
-        print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    checkpoint = RunCheckpoint(run_dir)
+    step, saved = checkpoint.restore(cfg.resume, data_gen)
+    if saved:
+        prior.load_state_dict(saved["prior"])
+        posterior.load_state_dict(saved["posterior"])
+        optim.set_state(saved["optimizer"])
     logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
     n_params = sum(p.numel() for p in prior.parameters())
     print(f"training a {n_params:,}-parameter planner (and its posterior) with "
@@ -74,9 +69,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
           f"[{s.beta_min}, {s.beta_max}], in {run_dir}", flush=True)
 
     def save_checkpoint():
-        atomic_torch_save({"prior": prior.state_dict(), "posterior": posterior.state_dict(),
-                           "optimizer": optim.get_state(), "data_generator": data_gen.get_state(),
-                           "torch_rng": torch.get_rng_state(), "step": step}, ckpt_path)
+        checkpoint.save(step, data_gen, {"prior": prior.state_dict(), "posterior": posterior.state_dict(),
+                                         "optimizer": optim.get_state()})
 
     def export():
         save_planner(run_dir / "planner", prior, net_kwargs, frozen,
