@@ -32,7 +32,7 @@ train-denoiser: setup
 	$(PY) -m experiments.train_denoiser task=sudoku export_to=weights/sudoku-mdm
 
 train-planner: setup
-	$(PY) -m experiments.train_planner export_to=weights/sudoku-planner
+	$(PY) -m experiments.train_planner train.threads=1 export_to=weights/sudoku-planner
 
 bench: setup
 	$(PY) -m experiments.bench_policies
