@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from denoiser import FrozenDenoiser, MDMConfig, MDMTransformer
+from denoiser import FrozenDenoiser, load_denoiser
 from planner import Policy, load_policy, policy_names, sample
 from planner.tokens import choose_tokens
 from tasks.paths import REPO_ROOT, resolve_data_path
@@ -57,15 +57,6 @@ class TimedPolicy(Policy):
             torch.cuda.synchronize()
         self.seconds += time.perf_counter() - start
         return selection
-
-
-def load_denoiser(path: str) -> tuple[MDMTransformer, str]:
-    p = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
-    if p.exists():
-        return MDMTransformer.from_pretrained(p), str(p)
-    torch.manual_seed(0)
-    model = MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, structure="sudoku"))
-    return model, f"NONE: {p} does not exist, using a freshly initialised MDMTransformer"
 
 
 def bench(name: str, model, puzzles: torch.Tensor, temperature: float, seed: int) -> dict:
@@ -108,7 +99,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     limit = args.limit or args.batch
-    model, source = load_denoiser(args.denoiser)
+    source = Path(args.denoiser) if Path(args.denoiser).is_absolute() else REPO_ROOT / args.denoiser
+    model = load_denoiser(source)
     data = load_sudoku_csv(resolve_data_path(args.data), limit=limit)
     names = args.policies.split(",") if args.policies else policy_names()
     print(f"denoiser: {source}\ndata: {data.path} ({len(data)} puzzles, batch {args.batch}), "

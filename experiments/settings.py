@@ -4,6 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def require_positive(settings, group: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{group}.{name} must be >= 1, got {getattr(settings, name)}")
+
+
 @dataclass
 class DenoiserTrainSettings:
     steps: int = 4500
@@ -21,9 +27,8 @@ class DenoiserTrainSettings:
     threads: int | None = None
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
+                                         "ckpt_every"))
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
 
@@ -36,8 +41,7 @@ class EvalSettings:
     device: str = "cpu"
 
     def __post_init__(self):
-        if self.batch_size < 1:
-            raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
+        require_positive(self, "eval", ("batch_size",))
         if self.temperature < 0:
             raise ValueError(f"eval.temperature must be >= 0, got {self.temperature}")
 
@@ -74,9 +78,8 @@ class PlannerTrainSettings:
     threads: int | None = None
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "log_every", "eval_every", "ckpt_every", "grad_var_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
+                                         "ckpt_every", "grad_var_every"))
         if not 0 < self.beta_min <= self.beta_max:
             raise ValueError(f"need 0 < train.beta_min <= train.beta_max, got "
                              f"{self.beta_min}, {self.beta_max}")

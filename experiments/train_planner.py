@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from pyro.infer import SVI
 
 from planner import sample
-from vi.checkpoint import save_planner
+from denoiser.checkpoint import load_folder, save_folder
+from vi.checkpoint import load_planner, save_planner
 from vi.diagnostics import gradient_variance
 from vi.model import OrderModel
 from vi.policy import LearnedPlanner
@@ -130,16 +131,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     if frozen.fingerprint() != weights_before:
         raise RuntimeError("the denoiser's weights changed during planner training")
     if cfg.export_to:
-        export_dir = Path(cfg.export_to)
-        from vi.checkpoint import load_planner
         load_planner(run_dir / "planner", frozen)          # refuses a mismatched export
-        import shutil
-        tmp = export_dir.with_name(f".{export_dir.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(run_dir / "planner", tmp)
-        shutil.rmtree(export_dir, ignore_errors=True)
-        tmp.replace(export_dir)
-        print(f"exported to {export_dir}", flush=True)
+        save_folder(cfg.export_to, *load_folder(run_dir / "planner"))
+        print(f"exported to {cfg.export_to}", flush=True)
     return run_dir / "planner"
 
 

@@ -1,5 +1,8 @@
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +40,13 @@ def python_env() -> dict:
 @pytest.fixture
 def python_exe() -> str:
     return sys.executable
+
+
+def kill_at_first_checkpoint(proc: subprocess.Popen, checkpoint: Path, timeout: float = 240) -> int:
+    """SIGKILL a training run as soon as its first checkpoint exists; return the step it holds."""
+    deadline = time.time() + timeout
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return torch.load(checkpoint, weights_only=False)["step"]

@@ -1,11 +1,9 @@
 """Planner training end to end at a tiny size: killed with SIGKILL and resumed, it ends where
 an unbroken run ends; the denoiser file is untouched; the exported planner loads."""
-import os
-import signal
 import subprocess
-import time
 
 import torch
+from conftest import kill_at_first_checkpoint
 from safetensors.torch import load_file
 
 from denoiser import MDMConfig, MDMTransformer
@@ -37,12 +35,7 @@ def test_sigkill_then_resume_matches_an_unbroken_run(tmp_path, python_exe, pytho
     run(python_exe, python_env, denoiser, tmp_path / "straight", "export_to=" + str(tmp_path / "shipped"))
     proc = run(python_exe, python_env, denoiser, tmp_path / "killed", wait=False)
     ckpt = tmp_path / "killed" / "checkpoints" / "last.pt"
-    deadline = time.time() + 240
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    killed_at = kill_at_first_checkpoint(proc, ckpt)
     assert 0 < killed_at < 60
     run(python_exe, python_env, denoiser, tmp_path / "killed", "resume=true")
 

@@ -1,10 +1,8 @@
 """Training end to end at a tiny size, killed with SIGKILL and resumed."""
-import os
-import signal
 import subprocess
-import time
 
 import torch
+from conftest import kill_at_first_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from denoiser import MDMTransformer
@@ -37,12 +35,7 @@ def test_sigkill_then_resume_continues_the_same_run(tmp_path, python_exe, python
 
     proc = run(python_exe, python_env, killed, wait=False)
     ckpt = killed / "checkpoints" / "last.pt"
-    deadline = time.time() + 240
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    killed_at = kill_at_first_checkpoint(proc, ckpt)
     assert 0 < killed_at < 400, "the run must be killed part-way"
     assert not (killed / "model").exists()
 

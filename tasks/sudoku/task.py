@@ -8,7 +8,7 @@ import torch
 from ..eval_data import EvalData
 from ..paths import resolve_data_path
 from .board import LENGTH, MASK_ID, VOCAB_SIZE, is_solved, pretty
-from .csv_loader import SudokuSet, load_sudoku_csv
+from .csv_loader import load_sudoku_csv
 from .solver import random_grid
 from .symmetry import random_symmetry
 
@@ -61,15 +61,6 @@ class SudokuTask:
         rank = torch.argsort(torch.rand(batch_size, LENGTH, generator=generator), dim=1).argsort(1)
         return x, rank >= n_givens
 
-    def validation_set(self, limit: int | None = None) -> SudokuSet:
-        """Puzzles from the validation CSV (never a test-only file)."""
-        # rows evenly spaced through the file (it mixes 17..34 givens)
-        full = load_sudoku_csv(resolve_data_path(self.val_path))
-        n = limit or self.val_limit
-        if n >= len(full):
-            return full
-        return full.subset(torch.linspace(0, len(full) - 1, n).round().long())
-
     BUCKET_COLUMNS = ("givens", "singles_only", "se_rating", "se_bucket")
 
     def load_eval(self, path: str, limit: int | None = None, select: str = "first") -> EvalData:
@@ -101,7 +92,8 @@ class SudokuTask:
         from planner import sample
         from planner.policies.topk_margin import TopKMargin
 
-        data = self.validation_set(limit)
-        result = sample(denoiser, TopKMargin(), data.puzzles)
-        return {"accuracy": float(self.correct(result.tokens, data.puzzles).float().mean()),
+        # rows evenly spaced through the validation file (never a test-only file)
+        data = self.load_eval(self.val_path, limit or self.val_limit, "spread")
+        result = sample(denoiser, TopKMargin(), data.prompts)
+        return {"accuracy": float(self.correct(result.tokens, data.prompts).float().mean()),
                 "nfe": float(result.nfe.float().mean())}
