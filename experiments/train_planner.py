@@ -6,8 +6,10 @@ the denoiser frozen.
 
 TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
 train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
-P_theta alone. Checkpoints `<run dir>/checkpoints/last.pt` (atomic); the planner folder
-`<run dir>/planner` (config.json + model.safetensors), loadable by `policy=learned`.
+P_theta alone (also at step 0, the initialisation). Checkpoints `<run dir>/checkpoints/last.pt`
+(atomic); the planner folder `<run dir>/planner` (config.json + model.safetensors), loadable by
+`policy=learned`, and a copy at every validation, `<run dir>/snapshots/step_N`, for choosing a
+step on validation afterwards.
 """
 from __future__ import annotations
 
@@ -73,8 +75,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         checkpoint.save(step, data_gen, {"prior": prior.state_dict(), "posterior": posterior.state_dict(),
                                          "optimizer": optim.get_state()})
 
-    def export():
-        save_planner(run_dir / "planner", prior, net_kwargs, frozen,
+    def export(folder: str = "planner"):
+        save_planner(run_dir / folder, prior, net_kwargs, frozen,
                      extra={"trained": {"steps": step, "task": task.name,
                                         "command": "python -m experiments.train_planner "
                                                    + " ".join(HydraConfig.get().overrides.task)}})
@@ -90,10 +92,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         logger.scalars(metrics, step)
         print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
         export()
+        export(f"snapshots/step_{step:06d}")     # for choosing a step on validation afterwards
 
     givens = None if s.givens_min is None else (s.givens_min, s.givens_max)
     log_lo, log_hi = math.log(s.beta_min), math.log(s.beta_max)
     t0, done_at_start = time.time(), step
+    if step == 0:
+        validate()
     while step < s.steps:
         x, masked = task.planner_batch(s.batch_size, data_gen, givens)
         beta = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(s.batch_size, generator=data_gen))

@@ -14,6 +14,10 @@ import torch
 
 # Features of `state_features`, in order.
 STATE_FEATURES = ("confidence", "margin", "entropy", "is_masked", "fraction_masked")
+# Features of `rank_features`, in order (optional inputs, `rank_features=True` networks).
+RANK_FEATURES = ("log_odds", "rank", "is_top")
+# The log-odds of the top-1 probability are clipped here (a probability of exactly 1 or 0).
+MAX_LOG_ODDS = 12.0
 # Features of `truth_features`, in order.
 TRUTH_FEATURES = ("true_log_prob", "argmax_is_true")
 # The true token's log-probability is clipped here before it enters a network: a token the
@@ -79,6 +83,29 @@ def state_features(state: OrderState) -> torch.Tensor:
     n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
     fraction = (state.masked.sum(-1).float() / n_initial)[:, None].expand_as(m)
     return torch.stack([d.confidence * m, d.margin * m, d.entropy * m, m, fraction], dim=-1)
+
+
+def rank_features(state: OrderState) -> torch.Tensor:
+    """`[batch, length, 3]`, see RANK_FEATURES: the heuristics' view of the masked positions.
+
+    log_odds: log p_i(v1) - log(1 - p_i(v1)), clipped to +-MAX_LOG_ODDS, so that a linear
+        read-out of it is a Fast-dLLM confidence threshold;
+    rank: the share of the other masked positions that are more confident (0 for the most
+        confident, near 1 for the least), so "the k most certain" is easy to represent;
+    is_top: 1 at the most confident masked position of the row.
+    Every feature is zero at positions that are no longer masked.
+    """
+    m = state.masked
+    c = state.denoised.confidence.float().clamp(1e-6, 1 - 1e-6)
+    log_odds = (c.log() - torch.log1p(-c)).clamp(-MAX_LOG_ODDS, MAX_LOG_ODDS)
+    score = c.masked_fill(~m, -1.0)
+    # rank among the masked: how many masked positions have a strictly higher confidence
+    higher = (score[:, None, :] > score[:, :, None]) & m[:, None, :]
+    n_other = (m.sum(-1, keepdim=True) - 1).clamp(min=1).float()
+    rank = higher.sum(-1).float() / n_other
+    top = torch.zeros_like(m).scatter(-1, score.argmax(-1, keepdim=True), True) & m
+    mf = m.float()
+    return torch.stack([log_odds * mf, rank * mf, top.float()], dim=-1)
 
 
 def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:

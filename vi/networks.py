@@ -11,13 +11,18 @@ denoiser's argmax is right.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from .features import STATE_FEATURES, TRUTH_FEATURES, OrderState, state_features, truth_features
+from .features import (RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES, OrderState, rank_features,
+                       state_features, truth_features)
+from .mixers import PoolEncoder
 from .subset import BernoulliSubset
 
 STRUCTURES = ("sequence", "sudoku")
+MIXERS = ("attention", "pool")
 
 
 class SubsetNet(nn.Module):
@@ -29,6 +34,17 @@ class SubsetNet(nn.Module):
     hidden_size: the denoiser's hidden size to project its hidden states, or None to not use them.
     beta_conditioned: whether log(1 + beta) is an input, so one planner serves several prices.
     init_logit: the output bias at initialisation (0: every p_i starts at 1/2).
+    rank_features: also read the heuristics' view (`vi.features.RANK_FEATURES`: log-odds of the
+        top-1 probability, confidence rank among the masked, the most confident one).
+    predicted_token: also embed the denoiser's argmax at each masked position, so attention can
+        see two positions about to commit conflicting tokens.
+    init_threshold: start as the Fast-dLLM confidence-threshold rule. A linear skip from the
+        inputs to the logit is initialised to init_scale * (log_odds - logit(init_threshold)),
+        the encoder's head to zero, so at initialisation p_i > 1/2 exactly where p_i(v1) >
+        init_threshold; training then learns the correction. Needs rank_features. None: no skip
+        (the logit is the encoder's alone, bias init_logit).
+    mixer: "attention" (a transformer encoder) or "pool" (`vi.mixers.PoolEncoder`: means over
+        the structure's groups, several times cheaper on a CPU).
     """
 
     n_extra_features = 0
@@ -36,20 +52,33 @@ class SubsetNet(nn.Module):
     def __init__(self, vocab_size: int, max_length: int, *, d_model: int = 32, n_layers: int = 2,
                  n_heads: int = 4, d_ff: int | None = None, structure: str = "sequence",
                  hidden_size: int | None = None, beta_conditioned: bool = False,
-                 init_logit: float = 0.0, dropout: float = 0.0):
+                 init_logit: float = 0.0, dropout: float = 0.0, rank_features: bool = False,
+                 predicted_token: bool = False, init_threshold: float | None = None,
+                 init_scale: float = 2.0, mixer: str = "attention"):
         super().__init__()
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
         if structure == "sudoku" and max_length != 81:
             raise ValueError(f"structure 'sudoku' needs max_length 81, got {max_length}")
-        if d_model % n_heads:
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+        if mixer == "attention" and d_model % n_heads:
             raise ValueError(f"d_model {d_model} must be divisible by n_heads {n_heads}")
         self.vocab_size, self.max_length = vocab_size, max_length
         self.structure, self.hidden_size = structure, hidden_size
         self.beta_conditioned = beta_conditioned
-        n_in = len(STATE_FEATURES) + self.n_extra_features + int(beta_conditioned)
+        self.rank_features = rank_features
+        if init_threshold is not None:
+            if not rank_features:
+                raise ValueError("init_threshold reads the log-odds feature: it needs "
+                                 "rank_features=True")
+            if not 0.0 < init_threshold < 1.0:
+                raise ValueError(f"init_threshold must be in (0, 1), got {init_threshold!r}")
+        n_in = (len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
+                + self.n_extra_features + int(beta_conditioned))
         self.inp = nn.Linear(n_in, d_model)
         self.tok = nn.Embedding(vocab_size, d_model)
+        self.pred = nn.Embedding(vocab_size, d_model) if predicted_token else None
         self.pos = nn.Embedding(max_length, d_model)
         if structure == "sudoku":
             from tasks.sudoku.board import BOX, COL, ROW
@@ -58,13 +87,25 @@ class SubsetNet(nn.Module):
             self.register_buffer("cell_col", COL.clone(), persistent=False)
             self.register_buffer("cell_box", BOX.clone(), persistent=False)
         self.hidden_proj = nn.Linear(hidden_size, d_model) if hidden_size else None
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff or 2 * d_model, dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        if mixer == "pool":
+            self.encoder = PoolEncoder(d_model, d_ff or 2 * d_model, n_layers, structure)
+        else:
+            layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff or 2 * d_model, dropout,
+                                               activation="gelu", batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, init_logit)
+        self.skip = None
+        if init_threshold is not None:
+            self.skip = nn.Linear(n_in, 1)
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.head.bias)
+            log_odds = len(STATE_FEATURES) + RANK_FEATURES.index("log_odds")
+            with torch.no_grad():
+                self.skip.weight[0, log_odds] = init_scale
+                self.skip.bias.fill_(-init_scale * math.log(init_threshold / (1 - init_threshold)))
 
     @property
     def uses_hidden(self) -> bool:
@@ -75,6 +116,8 @@ class SubsetNet(nn.Module):
                 extra_embedding: torch.Tensor | None = None) -> torch.Tensor:
         """extra: `[batch, length, n_extra_features]`; extra_embedding: `[batch, length, d]`."""
         feats = [state_features(state)]
+        if self.rank_features:
+            feats.append(rank_features(state))
         if extra is not None:
             feats.append(extra)
         if self.beta_conditioned:
@@ -85,7 +128,10 @@ class SubsetNet(nn.Module):
         n = state.tokens.shape[1]
         if n > self.max_length:
             raise ValueError(f"length {n} exceeds the planner's max_length {self.max_length}")
-        h = self.inp(torch.cat(feats, dim=-1)) + self.tok(state.tokens)
+        inputs = torch.cat(feats, dim=-1)
+        h = self.inp(inputs) + self.tok(state.tokens)
+        if self.pred is not None:
+            h = h + self.pred(state.denoised.argmax.masked_fill(~state.masked, 0))
         if extra_embedding is not None:
             h = h + extra_embedding
         if self.structure == "sudoku":
@@ -97,7 +143,10 @@ class SubsetNet(nn.Module):
                 raise ValueError("this planner projects the denoiser's hidden states; "
                                  "the summary has none")
             h = h + self.hidden_proj(state.denoised.hidden.float())
-        return self.head(self.norm(self.encoder(h))).squeeze(-1)
+        logits = self.head(self.norm(self.encoder(h))).squeeze(-1)
+        if self.skip is not None:
+            logits = logits + self.skip(inputs).squeeze(-1)
+        return logits
 
 
 class PriorNet(SubsetNet):

@@ -13,7 +13,10 @@ class PlannerSpec:
     """d_model, n_layers, n_heads, d_ff: the encoder over positions. use_hidden: project the
     denoiser's last hidden states into the inputs. beta_conditioned: take the price per call
     as an input, so one planner traces the whole accuracy-NFE front. init_logit: the initial
-    output bias (0: every p_i starts at 1/2)."""
+    output bias (0: every p_i starts at 1/2). rank_features, predicted_token, init_threshold,
+    init_scale, mixer: see `vi.networks.SubsetNet` (init_threshold starts the planner as the
+    confidence-threshold rule at that threshold; None starts it at init_logit; mixer "pool"
+    mixes positions by group means instead of attention)."""
 
     d_model: int = 32
     n_layers: int = 2
@@ -22,13 +25,21 @@ class PlannerSpec:
     use_hidden: bool = False
     beta_conditioned: bool = True
     init_logit: float = 0.0
+    rank_features: bool = True
+    predicted_token: bool = True
+    init_threshold: float | None = 0.95
+    init_scale: float = 2.0
+    mixer: str = "pool"
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
                 "d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
                 "d_ff": self.d_ff, "structure": structure,
                 "hidden_size": denoiser.hidden_size if self.use_hidden else None,
-                "beta_conditioned": self.beta_conditioned, "init_logit": self.init_logit}
+                "beta_conditioned": self.beta_conditioned, "init_logit": self.init_logit,
+                "rank_features": self.rank_features, "predicted_token": self.predicted_token,
+                "init_threshold": self.init_threshold, "init_scale": self.init_scale,
+                "mixer": self.mixer}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)

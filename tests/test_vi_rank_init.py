@@ -1,0 +1,66 @@
+"""The planner's optional inputs (the heuristics' rank features, the predicted token) and its
+initialisation as the Fast-dLLM confidence-threshold rule."""
+import math
+
+import pytest
+import torch
+
+from planner import load_policy, sample
+from vi import LearnedPlanner, OrderState, PosteriorNet, PriorNet
+from vi.features import RANK_FEATURES, DenoiserSummary, rank_features
+from policy_fixtures import ToyDenoiser
+
+
+def test_rank_features_by_hand():
+    confidence = torch.tensor([[0.5, 0.9, 0.99, 0.7, 1.0]])
+    masked = torch.tensor([[True, True, True, True, False]])
+    summary = DenoiserSummary(confidence=confidence, margin=confidence, entropy=confidence,
+                              argmax=torch.zeros(1, 5, dtype=torch.long))
+    state = OrderState(tokens=torch.zeros(1, 5, dtype=torch.long), masked=masked,
+                       initial_masked=masked, denoised=summary)
+    f = rank_features(state)[0]
+    assert f.shape == (5, len(RANK_FEATURES))
+    logit = lambda p: math.log(p / (1 - p))
+    assert torch.allclose(f[:4, 0], torch.tensor([logit(0.5), logit(0.9), logit(0.99), logit(0.7)]),
+                          atol=1e-4)
+    # share of the 3 other masked positions that are more confident; position 4 is not masked
+    assert torch.allclose(f[:, 1], torch.tensor([1.0, 1 / 3, 0.0, 2 / 3, 0.0]))
+    assert torch.equal(f[:, 2], torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]))
+    assert torch.equal(f[4], torch.zeros(3))           # the revealed position reads nothing
+
+
+@pytest.mark.parametrize("tau", [0.6, 0.8, 0.9])
+def test_threshold_initialisation_is_the_threshold_rule(tau):
+    """At initialisation the deterministic planner makes exactly Fast-dLLM's choices, step
+    for step, on a denoiser whose predictions depend on the order."""
+    denoiser = ToyDenoiser(vocab_size=10, length=12, sharpness=6.0)
+    prior = PriorNet(10, 12, d_model=16, n_heads=2, rank_features=True, predicted_token=True,
+                     beta_conditioned=True, init_threshold=tau).eval()
+    prompts = torch.zeros(16, 12, dtype=torch.long)
+    prompts[:8, :3] = torch.randint(1, 10, (8, 3), generator=torch.Generator().manual_seed(0))
+    learned = sample(denoiser, LearnedPlanner(prior, beta=0.5), prompts)
+    threshold = sample(denoiser, load_policy("threshold", tau=tau), prompts)
+    assert torch.equal(learned.order, threshold.order)
+    assert torch.equal(learned.tokens, threshold.tokens)
+    assert learned.nfe.float().mean() > 1                # the rule is not trivial here
+
+
+def test_posterior_starts_equal_to_the_prior():
+    torch.manual_seed(0)
+    kwargs = dict(d_model=16, n_heads=2, rank_features=True, predicted_token=True, init_threshold=0.8)
+    prior, posterior = PriorNet(10, 12, **kwargs), PosteriorNet(10, 12, **kwargs)
+    c = torch.rand(2, 12)
+    masked = torch.rand(2, 12) < 0.7
+    summary = DenoiserSummary(confidence=c, margin=c / 2, entropy=1 - c,
+                              argmax=torch.randint(1, 10, (2, 12)))
+    state = OrderState(tokens=torch.where(masked, 0, 3), masked=masked, initial_masked=masked,
+                       denoised=summary, true_log_prob=-torch.rand(2, 12))
+    x = torch.randint(1, 10, (2, 12))
+    assert torch.allclose(prior(state), posterior(state, x))
+
+
+def test_bad_initialisation_is_refused():
+    with pytest.raises(ValueError, match="needs rank_features=True"):
+        PriorNet(10, 12, init_threshold=0.9)
+    with pytest.raises(ValueError, match=r"init_threshold must be in \(0, 1\), got 1.5"):
+        PriorNet(10, 12, rank_features=True, init_threshold=1.5)
