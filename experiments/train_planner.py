@@ -8,6 +8,7 @@ the denoiser frozen.
 Under torchrun every process holds the frozen denoiser and draws the same global batch; each
 trains on its own shard and DistributedDataParallel averages the gradients
 (`experiments/data_parallel.py`); rank 0 alone logs, validates, checkpoints and exports.
+
 TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
 train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
 P_theta alone. Checkpoints `<run dir>/checkpoints/last.pt` (atomic); the planner folder
