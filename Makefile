@@ -35,8 +35,7 @@ train-planner: setup
 	$(PY) -m experiments.train_planner train.threads=1 export_to=weights/sudoku-planner
 
 bench: setup
-	$(PY) -m experiments.bench_policies
-	$(PY) -m experiments.bench_estimators
+	$(PY) -m experiments.bench threads=1
 
 clean:
 	rm -rf $(VENV) runs outputs multirun

@@ -1,29 +1,25 @@
-"""How much of a sampling step each policy costs next to the denoiser (a benchmark, not a test).
+"""How fast each policy completes sequences, and how much of a sampling step it costs next to
+the denoiser (a section of `python -m experiments.bench`).
 
-    python -m experiments.bench_policies [--batch 256] [--limit 256] [--denoiser weights/sudoku-mdm]
-                                         [--threads N] [--temperature 0] [--policies a,b]
-
-For every policy config at its default knobs, completes Sudoku puzzles from the validation file
-with the frozen denoiser and times, per loop iteration (one batched denoiser call):
+For every policy config at its default knobs, completes the task's evaluation prompts with the
+frozen denoiser and times, per loop iteration (one batched denoiser call):
 - denoiser: the forward pass (FrozenDenoiser.__call__, timed around it);
 - policy: the policy's own work, `select` plus the token choice (Gumbel-max or argmax, timed by
   running `choose_tokens` again on the same logits with a separate generator, so the sample
   itself is untouched);
-and prints mean NFE per puzzle, ms per iteration of each, and the policy's share of the two.
+and prints sequences per second, mean NFE per sequence, ms per iteration of each, and the
+policy's share of the two.
 """
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
-from denoiser import FrozenDenoiser, load_denoiser
+from denoiser import FrozenDenoiser
 from planner import Policy, load_policy, policy_names, sample
 from planner.tokens import choose_tokens
-from tasks.paths import REPO_ROOT, resolve_data_path
-from tasks.sudoku import is_solved, load_sudoku_csv
 
 
 class TimedDenoiser(FrozenDenoiser):
@@ -50,6 +46,9 @@ class TimedPolicy(Policy):
     def init_state(self, initial_masked, generator):
         return self.inner.init_state(initial_masked, generator)
 
+    def check_denoiser(self, denoiser) -> None:
+        self.inner.check_denoiser(denoiser)
+
     def select(self, ctx, state):
         start = time.perf_counter()
         selection = self.inner.select(ctx, state)
@@ -59,8 +58,26 @@ class TimedPolicy(Policy):
         return selection
 
 
-def bench(name: str, model, puzzles: torch.Tensor, temperature: float, seed: int) -> dict:
-    policy = TimedPolicy(load_policy(name))
+@dataclass
+class Timing:
+    """One timed `planner.sample` call. tokens: `[batch, length]` the completions."""
+
+    tokens: torch.Tensor
+    nfe: float              # mean denoiser calls per sequence
+    iterations: int         # loop iterations (batched denoiser calls)
+    denoiser_s: float
+    policy_s: float
+    wall_s: float
+
+    @property
+    def sequences(self) -> int:
+        return self.tokens.shape[0]
+
+
+def time_sampling(policy: Policy, model, prompts: torch.Tensor, temperature: float = 0.0,
+                  seed: int = 0) -> Timing:
+    """Complete `prompts` `[batch, length]` with `policy` on the frozen `model`, timed."""
+    timed = TimedPolicy(policy)
     frozen = TimedDenoiser(model)
     choice = {"seconds": 0.0, "iterations": 0}
     spare = torch.Generator().manual_seed(seed + 1)
@@ -72,57 +89,62 @@ def bench(name: str, model, puzzles: torch.Tensor, temperature: float, seed: int
         choice["iterations"] += 1
 
     start = time.perf_counter()
-    result = sample(frozen, policy, puzzles, temperature=temperature,
+    result = sample(frozen, timed, prompts, temperature=temperature,
                     generator=torch.Generator().manual_seed(seed), callbacks=[time_token_choice])
     wall = time.perf_counter() - start
-    iters = max(choice["iterations"], 1)
-    denoiser_ms = 1000 * frozen.seconds / iters
-    policy_ms = 1000 * (policy.seconds + choice["seconds"]) / iters
-    return {"policy": name, "nfe": float(result.nfe.float().mean()), "iterations": iters,
-            "denoiser_ms": denoiser_ms, "policy_ms": policy_ms,
-            "share": 100 * policy_ms / max(denoiser_ms + policy_ms, 1e-12),
-            "solved": 100 * float(is_solved(result.tokens, puzzles).float().mean()),
-            "wall_s": wall}
+    return Timing(tokens=result.tokens, nfe=float(result.nfe.float().mean()),
+                  iterations=choice["iterations"], denoiser_s=frozen.seconds,
+                  policy_s=timed.seconds + choice["seconds"], wall_s=wall)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=256, help="puzzles completed together")
-    parser.add_argument("--limit", type=int, default=None, help="puzzles in all (default: --batch)")
-    parser.add_argument("--denoiser", default="weights/sudoku-mdm")
-    parser.add_argument("--data", default="sudoku/rrn_style_valid_18000.csv")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--policies", default=None, help="comma-separated config names (default: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    limit = args.limit or args.batch
-    source = Path(args.denoiser) if Path(args.denoiser).is_absolute() else REPO_ROOT / args.denoiser
-    model = load_denoiser(source)
-    data = load_sudoku_csv(resolve_data_path(args.data), limit=limit)
-    names = args.policies.split(",") if args.policies else policy_names()
-    print(f"denoiser: {source}\ndata: {data.path} ({len(data)} puzzles, batch {args.batch}), "
-          f"threads {torch.get_num_threads()}, temperature {args.temperature}")
+def ms_per_iteration(runs: list[Timing]) -> tuple[float, float]:
+    """(denoiser, policy) ms per loop iteration over several timed runs."""
+    iters = max(sum(r.iterations for r in runs), 1)
+    return (1000 * sum(r.denoiser_s for r in runs) / iters,
+            1000 * sum(r.policy_s for r in runs) / iters)
 
-    header = (f"{'policy':<22}{'mean NFE':>9}{'iters':>7}{'denoiser ms/step':>18}"
-              f"{'policy ms/step':>16}{'policy share %':>16}{'solved %':>10}")
-    print(header + "\n" + "-" * len(header))
-    for name in names:
+
+@dataclass
+class PolicyBench:
+    """names: policy configs (None: every one) at their default knobs. data: the task's
+    evaluation data (a CSV for Sudoku, a split name for generated tasks); limit: prompts in
+    all (None: one batch); batch: prompts completed together."""
+
+    names: list[str] | None = None
+    data: str = "sudoku/rrn_style_valid_18000.csv"
+    limit: int | None = None
+    batch: int = 32
+    temperature: float = 0.0
+
+    def __post_init__(self):
+        if self.batch < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError(f"policies.batch and policies.limit must be >= 1, got "
+                             f"{self.batch}, {self.limit}")
+
+    def run(self, task, model, seed: int = 0) -> list[dict]:
+        data = task.load_eval(self.data, self.limit or self.batch)
+        names = self.names or policy_names()
+        print(f"data: {data.source} ({len(data)} prompts, batch {self.batch}), temperature "
+              f"{self.temperature}")
+        header = (f"{'policy':<22}{'seq/s':>8}{'mean NFE':>9}{'iters':>7}{'denoiser ms/step':>18}"
+                  f"{'policy ms/step':>16}{'policy share %':>16}{'correct %':>11}")
+        print(header + "\n" + "-" * len(header))
         rows = []
-        for start in range(0, len(data), args.batch):
-            rows.append(bench(name, model, data.puzzles[start: start + args.batch],
-                              args.temperature, args.seed))
-        iters = sum(r["iterations"] for r in rows)
-        den = sum(r["denoiser_ms"] * r["iterations"] for r in rows) / iters
-        pol = sum(r["policy_ms"] * r["iterations"] for r in rows) / iters
-        n = [len(data.puzzles[s: s + args.batch]) for s in range(0, len(data), args.batch)]
-        nfe = sum(r["nfe"] * k for r, k in zip(rows, n)) / len(data)
-        solved = sum(r["solved"] * k for r, k in zip(rows, n)) / len(data)
-        print(f"{name:<22}{nfe:>9.2f}{iters:>7}{den:>18.3f}{pol:>16.3f}"
-              f"{100 * pol / (den + pol):>16.1f}{solved:>10.1f}", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+        for name in names:
+            policy = load_policy(name)
+            runs = [time_sampling(policy, model, data.prompts[s: s + self.batch],
+                                  self.temperature, seed)
+                    for s in range(0, len(data), self.batch)]
+            tokens = torch.cat([r.tokens for r in runs])
+            correct = 100 * float(task.correct(tokens, data.prompts, data.references).float().mean())
+            den, pol = ms_per_iteration(runs)
+            row = {"policy": name, "sequences_per_s": len(data) / sum(r.wall_s for r in runs),
+                   "nfe": sum(r.nfe * r.sequences for r in runs) / len(data),
+                   "iterations": sum(r.iterations for r in runs), "denoiser_ms": den,
+                   "policy_ms": pol, "share": 100 * pol / max(den + pol, 1e-12),
+                   "correct": correct}
+            rows.append(row)
+            print(f"{name:<22}{row['sequences_per_s']:>8.1f}{row['nfe']:>9.2f}"
+                  f"{row['iterations']:>7}{den:>18.3f}{pol:>16.3f}{row['share']:>16.1f}"
+                  f"{correct:>11.1f}", flush=True)
+        return rows

@@ -76,10 +76,15 @@ class PlannerTrainSettings:
     val_beta: float = 0.1
     denoiser_bf16: bool = False      # run the frozen denoiser under bf16 autocast (also on CPU)
     threads: int | None = None
+    shards: int | None = None        # the batch's parts, gradients summed (None: one per process)
+    backend: str = "gloo"            # torch.distributed backend under torchrun
 
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every", "grad_var_every"))
+        if self.shards is not None and (self.shards < 1 or self.batch_size % self.shards):
+            raise ValueError(f"train.shards must divide train.batch_size {self.batch_size}, "
+                             f"got {self.shards}")
         if not 0 < self.beta_min <= self.beta_max:
             raise ValueError(f"need 0 < train.beta_min <= train.beta_max, got "
                              f"{self.beta_min}, {self.beta_max}")

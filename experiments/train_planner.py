@@ -3,6 +3,11 @@ the denoiser frozen.
 
     python -m experiments.train_planner                  # Sudoku, shipped denoiser
     python -m experiments.train_planner resume=true      # after a kill
+    torchrun --standalone --nproc_per_node 2 -m experiments.train_planner   # data-parallel
+
+Under torchrun every process holds the frozen denoiser and draws the same global batch; each
+trains on its own shard and DistributedDataParallel averages the gradients
+(`experiments/data_parallel.py`); rank 0 alone logs, validates, checkpoints and exports.
 
 TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
 train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
@@ -23,7 +28,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pyro.infer import SVI
 
 from planner import sample
 from denoiser.checkpoint import load_folder, save_folder
@@ -33,6 +37,8 @@ from vi.model import OrderModel
 from vi.policy import LearnedPlanner
 
 from .checkpointing import RunCheckpoint
+from .data_parallel import ShardedSVI
+from .distributed import World
 from .evaluation import frozen_for_task
 
 
@@ -44,6 +50,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     s = instantiate(cfg.train)
     if s.threads:
         torch.set_num_threads(s.threads)
+    world = World.from_env(s.backend)
+    run_dir = Path(world.broadcast(str(run_dir)))     # rank 0's folder holds the checkpoints
     task = instantiate(cfg.task)
     frozen = frozen_for_task(instantiate(cfg.denoiser), task)
     frozen.bf16 = frozen.bf16 or s.denoiser_bf16
@@ -55,7 +63,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     order = OrderModel(frozen, prior, posterior)
     optim = pyro.optim.ClippedAdam({"lr": s.lr, "clip_norm": s.clip_norm})
     elbo = s.estimator
-    svi = SVI(order.model, order.guide, optim, loss=elbo)
+    svi = ShardedSVI(order, elbo, optim, world, s.shards, cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
     val = task.load_eval(cfg.val_path, s.val_limit, "spread")
 
@@ -65,15 +73,24 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         prior.load_state_dict(saved["prior"])
         posterior.load_state_dict(saved["posterior"])
         optim.set_state(saved["optimizer"])
-    logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
+        svi.set_rng_state(saved.get("shard_rng", {}))
+    logger = (instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
+              if world.is_main else None)
     n_params = sum(p.numel() for p in prior.parameters())
-    print(f"training a {n_params:,}-parameter planner (and its posterior) with "
-          f"{type(elbo).__name__} for {s.steps} steps, batch {s.batch_size}, beta in "
-          f"[{s.beta_min}, {s.beta_max}], in {run_dir}", flush=True)
+    if world.is_main:
+        print(f"training a {n_params:,}-parameter planner (and its posterior) with "
+              f"{type(elbo).__name__} for {s.steps} steps, batch {s.batch_size} in "
+              f"{svi.shards} shard(s) over {world.size} process(es), beta in "
+              f"[{s.beta_min}, {s.beta_max}], in {run_dir}", flush=True)
 
     def save_checkpoint():
-        checkpoint.save(step, data_gen, {"prior": prior.state_dict(), "posterior": posterior.state_dict(),
-                                         "optimizer": optim.get_state()})
+        shard_rng = svi.rng_state()                   # collective: every rank takes part
+        if world.is_main:
+            checkpoint.save(step, data_gen, {"prior": prior.state_dict(),
+                                             "posterior": posterior.state_dict(),
+                                             "optimizer": optim.get_state(),
+                                             "shard_rng": shard_rng})
+        world.barrier()
 
     def export(folder: str = "planner"):
         save_planner(run_dir / folder, prior, net_kwargs, frozen,
@@ -106,8 +123,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                   "entropy_weight": annealed(step, s.entropy_start, 0.0, s.entropy_anneal)}
         loss = svi.step(x, masked, **kwargs)
         step += 1
-        if step % s.log_every == 0 or step == s.steps:
-            st = elbo.last_stats
+        if world.is_main and (step % s.log_every == 0 or step == s.steps):
+            st = svi.last_stats
             rate = (step - done_at_start) / (time.time() - t0)
             logger.scalars({"train/loss": loss / s.batch_size,
                             "train/elbo": st["log_likelihood"] - st["kl"],
@@ -121,24 +138,30 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                   f"loglik {st['log_likelihood']:.3f} kl {st['kl']:.3f} E_Q[K] {st['steps']:.2f} "
                   f"{rate:.2f} steps/s eta {(s.steps - step) / max(rate, 1e-9) / 60:.1f} min",
                   flush=True)
-        if step % s.grad_var_every == 0:
+        if world.is_main and step % s.grad_var_every == 0:
+            # on shard 0 (the whole batch when unsharded), from its random stream
             params = [p for p in pyro.get_param_store().values() if p.requires_grad]
-            var = gradient_variance(elbo, order.model, order.guide, params, (x, masked), kwargs,
-                                    n=s.grad_var_draws)
+            var = gradient_variance(elbo, order.model, order.guide, params,
+                                    *svi.shard(0, x, masked, kwargs), n=s.grad_var_draws)
             logger.scalars({"train/grad_var": var}, step)
         if step % s.ckpt_every == 0 or step == s.steps:
             save_checkpoint()
         if step % s.eval_every == 0 or step == s.steps:
+            if world.is_main:
+                validate()
+            world.barrier()
+    if world.is_main:
+        if not (run_dir / "planner").exists():
             validate()
-    if not (run_dir / "planner").exists():
-        validate()
-    logger.close()
+        logger.close()
     if frozen.fingerprint() != weights_before:
         raise RuntimeError("the denoiser's weights changed during planner training")
-    if cfg.export_to:
+    if cfg.export_to and world.is_main:
         load_planner(run_dir / "planner", frozen)          # refuses a mismatched export
         save_folder(cfg.export_to, *load_folder(run_dir / "planner"))
         print(f"exported to {cfg.export_to}", flush=True)
+    world.barrier()
+    world.close()
     return run_dir / "planner"
 
 

@@ -26,7 +26,8 @@ def run(python_exe, env, module, *args):
 
 
 def test_help_shows_the_config(python_exe, python_env):
-    for module in ("experiments.evaluate", "experiments.compare", "experiments.train_denoiser"):
+    for module in ("experiments.evaluate", "experiments.compare", "experiments.train_denoiser",
+                   "experiments.bench"):
         out = run(python_exe, python_env, module, "--help")
         assert "Config groups" in out or "== Config ==" in out
 
@@ -83,3 +84,32 @@ def test_compare_is_deterministic(tmp_path, python_exe, python_env, tiny_denoise
     a = [strip(r) for r in json.loads((tmp_path / "a" / "results.json").read_text())]
     b = [strip(r) for r in json.loads((tmp_path / "b" / "results.json").read_text())]
     assert a == b
+
+
+def test_bench_prints_every_section(tmp_path, python_exe, python_env):
+    """All three sections at a tiny size on the alternation task (length 4, nothing given):
+    one position per call means 4 calls per sequence for top-k margin, and at length L on
+    the random models L calls for top-k margin and for the untrained planner (p_i = 1/2
+    everywhere, so it takes the single top position)."""
+    out = run(python_exe, python_env, "experiments.bench", "threads=1", "task=alternation",
+              "task.length=4", "denoiser=alternation", "policies.data=validation",
+              "policies.batch=3", "policies.names=[topk_margin,threshold]",
+              "estimators.planner=null", "estimators.batch=2", "estimators.draws=2",
+              "estimators.steps=1", "lengths.lengths=[4,8]", "lengths.vocab_size=8",
+              "lengths.batch=2", "lengths.policies=[topk_margin,learned]",
+              "lengths.architecture.d_model=16", "lengths.architecture.n_layers=1",
+              "lengths.architecture.n_heads=2", "lengths.architecture.d_ff=32",
+              f"hydra.run.dir={tmp_path}")
+    for section in ("policies", "estimators", "lengths"):
+        assert f"== {section} ==" in out
+    rows = [line.split() for line in out.splitlines()]
+    policies = {r[0]: r for r in rows if r and r[0] in ("topk_margin", "threshold")}
+    assert float(policies["topk_margin"][2]) == 4.0          # mean NFE
+    assert float(policies["topk_margin"][-1]) == 100.0       # the trained denoiser alternates
+    estimators = [r for r in rows if r and r[0].endswith("_ELBO")]
+    assert [r[0] for r in estimators] == ["TraceGraph_ELBO", "RaoBlackwellLOO_ELBO",
+                                          "OneStepLOO_ELBO"]
+    lengths = [(int(r[0]), r[1], float(r[3])) for r in rows
+               if len(r) == 7 and r[0].isdigit() and r[1] in ("topk_margin", "learned")]
+    assert lengths == [(4, "topk_margin", 4.0), (4, "learned", 4.0),
+                       (8, "topk_margin", 8.0), (8, "learned", 8.0)]

@@ -261,6 +261,13 @@ class RaoBlackwellLOO_ELBO(ELBO):
         loss)."""
         return -self._value_and_surrogate(model, guide, args, kwargs)[1]
 
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+        """A scalar whose value is `loss` and whose gradient is `loss_and_grads`' (Pyro's
+        `Trace_ELBO.differentiable_loss` convention), for a caller that runs the backward pass
+        itself, e.g. through DistributedDataParallel (experiments/data_parallel.py)."""
+        value, surrogate = self._value_and_surrogate(model, guide, args, kwargs)
+        return -(value + (surrogate - surrogate.detach()))
+
     def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
         value, surrogate = self._value_and_surrogate(model, guide, args, kwargs)
         (-surrogate).backward(retain_graph=self.retain_graph)
