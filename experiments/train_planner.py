@@ -115,7 +115,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     log_lo, log_hi = math.log(s.beta_min), math.log(s.beta_max)
     t0, done_at_start = time.time(), step
     if step == 0:
-        validate()
+        if world.is_main:
+            validate()
+        world.barrier()
     while step < s.steps:
         x, masked = task.planner_batch(s.batch_size, data_gen, givens)
         beta = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(s.batch_size, generator=data_gen))
