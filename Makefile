@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-text compare-text bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,18 @@ train-denoiser: setup
 
 train-planner: setup
 	$(PY) -m experiments.train_planner train.threads=1 export_to=weights/sudoku-planner
+
+# the text models (README, "Text"): the MDM, the autoregressive scorer, the Hugging Face BERT
+train-text: setup
+	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser train.threads=1 export_to=weights/text-mdm
+	$(PY) -m experiments.train_ar train.threads=1 export_to=weights/text-ar
+	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf train.threads=1 hydra.run.dir=runs/train_denoiser/text-hf export_to=weights/text-hf-mlm
+
+compare-text: setup
+	$(PY) -m experiments.compare experiment=text_compare
+	$(PY) -m experiments.compare experiment=text_continuation_compare
+	$(PY) -m experiments.compare experiment=text_hf_compare
+	$(PY) -m experiments.nll_bound
 
 bench: setup
 	$(PY) -m experiments.bench threads=1

@@ -44,13 +44,20 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 
 def save_folder(path: str | Path, config: dict, state_dict: dict[str, torch.Tensor]) -> None:
     """Write `config.json` and `model.safetensors` into `path`, atomically as a whole."""
+    def write(tmp: Path) -> None:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
+                  str(tmp / "model.safetensors"))
+    write_folder_atomically(path, write)
+
+
+def write_folder_atomically(path: str | Path, write) -> None:
+    """Build a folder with `write(tmp_folder)` under a temporary name, then swap it in whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
     try:
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
-                  str(tmp / "model.safetensors"))
+        write(tmp)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")

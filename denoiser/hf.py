@@ -110,6 +110,8 @@ class HFMaskedDenoiser(Denoiser):
         self.mask_id = self._resolve_mask_id(mask_id, config)
         self.max_length = self._resolve_max_length(max_length, config)
         self.vocab_size, self.hidden_size = self._probe()
+        # a character model trained here records its characters in the config; others: None
+        self.vocabulary = getattr(config, "vocabulary", None)
         if not 0 <= self.mask_id < self.vocab_size:
             raise ValueError(f"mask id {self.mask_id} is outside the denoiser's vocabulary of "
                              f"{self.vocab_size} tokens (ids 0..{self.vocab_size - 1})")
@@ -235,6 +237,15 @@ class HFMaskedDenoiser(Denoiser):
         if mask_id is None and kind == "masked_lm" and raw.get("mask_token_id") is None:
             mask_id = _tokenizer_mask_id(path, trust_remote_code)
         return cls(model, kind=kind, mask_id=mask_id, max_length=max_length)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """The wrapped model's own `save_pretrained` folder (config.json + model.safetensors),
+        written atomically; `load_denoiser(path)` reads it back through this adapter."""
+        from .checkpoint import write_folder_atomically
+        write_folder_atomically(path, lambda tmp: self.model.save_pretrained(str(tmp)))
 
     def __repr__(self) -> str:
         return (f"HFMaskedDenoiser(kind={self.kind!r}, model={type(self.model).__name__}, "

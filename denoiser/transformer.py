@@ -32,6 +32,7 @@ class MDMConfig:
     d_ff: int = 512
     dropout: float = 0.0
     structure: str = "sequence"
+    vocabulary: str | None = None   # a character task's characters (ids 0..), recorded to refuse another
 
     def __post_init__(self):
         if self.structure not in STRUCTURES:
@@ -76,6 +77,7 @@ class MDMTransformer(Denoiser):
         self.config = config
         self.mask_id, self.vocab_size = config.mask_id, config.vocab_size
         self.max_length, self.hidden_size = config.max_length, config.d_model
+        self.vocabulary = config.vocabulary
         d = config.d_model
         self.tok = nn.Embedding(config.vocab_size, d)
         if config.structure == "sudoku":

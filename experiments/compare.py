@@ -1,10 +1,12 @@
-"""Compare many policies and knobs on one dataset: accuracy against NFE.
+"""Compare many policies and knobs on one dataset: accuracy (or, for text, the task's quality
+metrics: gen PPL and entropy) against NFE.
 
     python -m experiments.compare [experiment=sudoku_compare] [data.limit=N] [hydra.run.dir=DIR]
 
 Writes to the run folder: `comparison.csv`, `comparison.md` (the table and per-difficulty
 tables), `pareto.png`, `results.json`, and TensorBoard scalars `eval/<policy>/accuracy` and
-`eval/<policy>/nfe_mean` with the rounded mean NFE as the step, so TensorBoard draws the front.
+`eval/<policy>/nfe_mean` (or `eval/<policy>/<metric>` per quality metric) with the rounded mean
+NFE as the step, so TensorBoard draws the front.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from denoiser.checkpoint import atomic_write_text
 from planner.registry import load_policy
 
-from .evaluation import frozen_for_task, run_policy, summarise
+from .evaluation import frozen_for_task, headline, run_policy, summarise, summarise_quality
 from .report import difficulty_table, markdown_table, pareto_plot, write_csv
 
 
@@ -56,11 +58,15 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
         policy = load_policy(name, **overrides)
         run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
                          temperature=settings.temperature, seed=cfg.seed)
-        r = {"policy": name, "knob": label, **summarise(run, data)}
+        r = {"policy": name, "knob": label, **summarise(run, data, task)}
         results.append(r)
         step = int(round(r["nfe_mean"]))
-        logger.scalars({f"eval/{name}/accuracy": r["accuracy"], f"eval/{name}/nfe_mean": r["nfe_mean"]}, step)
-        print(f"[{i}/{len(points)}] {name:<20} {label:<14} accuracy {r['accuracy']:.3f}  "
+        scalars = {f"eval/{name}/nfe_mean": r["nfe_mean"]}
+        if "accuracy" in r:
+            scalars[f"eval/{name}/accuracy"] = r["accuracy"]
+        scalars.update({f"eval/{name}/{q}": v["mean"] for q, v in r.get("quality", {}).items()})
+        logger.scalars(scalars, step)
+        print(f"[{i}/{len(points)}] {name:<20} {label:<14} {headline(r)}  "
               f"NFE {r['nfe_mean']:6.1f} (max {r['nfe_max']})  {r['seconds']:.1f} s", flush=True)
     logger.close()
 
@@ -69,13 +75,24 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     by_difficulty = "".join(f"\n### Accuracy by {col}\n\n{difficulty_table(results, col)}"
                             for col in data.buckets)
     atomic_write_text(f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, "
-                      f"seed {cfg.seed}.\n\n{table}{by_difficulty}", run_dir / "comparison.md")
+                      f"seed {cfg.seed}.\n\n{reference_line(task, data)}{table}{by_difficulty}",
+                      run_dir / "comparison.md")
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
     pareto_plot(results, run_dir / "pareto.png", f"{cfg.title} (n={len(data)})")
     print("\n" + table)
     for name in ("comparison.csv", "comparison.md", "pareto.png"):
         print(f"{name}: {run_dir / name}")
     return results
+
+
+def reference_line(task, data) -> str:
+    """For quality tasks, the same metrics of the held-out references themselves (what real
+    text scores), as a line above the table; empty for tasks with an accuracy."""
+    if not hasattr(task, "quality_metrics") or data.references is None:
+        return ""
+    ref = summarise_quality(task, task.quality_metrics(data.references, data.prompts))
+    shown = ", ".join(f"{q['label']} {q['mean']:.2f}" for q in ref.values())
+    return f"The held-out references themselves: {shown}.\n\n"
 
 
 @hydra.main(version_base=None, config_path="configs", config_name="compare")

@@ -32,26 +32,43 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     print(f"evaluating {policy!r} on {len(data)} sequences of {data.source}", flush=True)
     run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
                      temperature=settings.temperature, seed=cfg.seed, progress=True)
-    results = {"policy": OmegaConf.to_container(cfg.policy), "data": data.source, **summarise(run, data)}
+    results = {"policy": OmegaConf.to_container(cfg.policy), "data": data.source, **summarise(run, data, task)}
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
 
     logger = instantiate(cfg.logger)(run_dir=run_dir)
-    logger.scalars({"eval/accuracy": results["accuracy"], "eval/nfe_mean": results["nfe_mean"],
-                    "eval/nfe_max": results["nfe_max"],
-                    "eval/seconds_per_sequence": results["seconds_per_sequence"]}, 0)
+    scalars = {"eval/nfe_mean": results["nfe_mean"], "eval/nfe_max": results["nfe_max"],
+               "eval/seconds_per_sequence": results["seconds_per_sequence"]}
+    if "accuracy" in results:
+        scalars["eval/accuracy"] = results["accuracy"]
+    scalars.update({f"eval/{q}": v["mean"] for q, v in results.get("quality", {}).items()})
+    logger.scalars(scalars, 0)
     logger.close()
 
     for i in range(min(cfg.show, len(data))):
-        show_one(task, data.prompts[i], run.samples[i], bool(run.correct[i]), int(run.nfe[i]))
-    lo, hi = results["accuracy_ci95"]
-    print(f"accuracy {results['accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f}) over n={results['n']}, "
+        if run.correct is None:
+            show_text(task, data.prompts[i], run.samples[i], int(run.nfe[i]))
+        else:
+            show_one(task, data.prompts[i], run.samples[i], bool(run.correct[i]), int(run.nfe[i]))
+    if "accuracy" in results:
+        lo, hi = results["accuracy_ci95"]
+        measured = f"accuracy {results['accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f})"
+    else:
+        measured = ", ".join(f"{q['label']} {q['mean']:.3f} (95% CI {q['ci95'][0]:.3f}-"
+                             f"{q['ci95'][1]:.3f})" for q in results["quality"].values())
+    print(f"{measured} over n={results['n']}, "
           f"NFE mean {results['nfe_mean']:.2f} max {results['nfe_max']}, "
           f"{results['seconds']:.1f} s ({1000 * results['seconds_per_sequence']:.1f} ms/sequence)")
-    for column, table in results["buckets"].items():
+    for column, table in results.get("buckets", {}).items():
         cells = ", ".join(f"{k}: {v['accuracy']:.3f} (n={v['n']})" for k, v in table.items())
         print(f"  by {column}: {cells}")
     print(f"results: {run_dir / 'results.json'}")
     return results
+
+
+def show_text(task, prompt: torch.Tensor, completion: torch.Tensor, nfe: int) -> None:
+    """A text sample: the prompt (masks shown as `_`) and the completion, one after the other."""
+    print(f"\n--- prompt ({int((prompt != task.mask_id).sum())} characters given)\n"
+          f"{task.render(prompt)}\n--- completion (NFE {nfe})\n{task.render(completion)}\n")
 
 
 def show_one(task, prompt: torch.Tensor, completion: torch.Tensor, ok: bool, nfe: int) -> None:

@@ -40,3 +40,22 @@ def bucket_accuracy(correct: torch.Tensor, labels: list[str]) -> dict[str, dict]
         lo, hi = wilson_interval(sum(oks), len(oks))
         out[label] = {"accuracy": sum(oks) / len(oks), "accuracy_ci95": [lo, hi], "n": len(oks)}
     return out
+
+
+def mean_interval(values: torch.Tensor, geometric: bool = False,
+                  z: float = 1.959964) -> tuple[float, float, float]:
+    """The mean of per-sequence values and its normal 95% interval; `geometric`: the mean and
+    interval are taken of log values and mapped back (perplexities pooled as exp of mean NLL)."""
+    v = values.double().flatten()
+    if v.numel() == 0:
+        raise ValueError("no values to average")
+    if geometric:
+        if (v <= 0).any():
+            raise ValueError("a geometric mean needs positive values")
+        v = v.log()
+    mean = float(v.mean())
+    half = z * float(v.std()) / math.sqrt(v.numel()) if v.numel() > 1 else 0.0
+    lo, hi = mean - half, mean + half
+    if geometric:
+        return math.exp(mean), math.exp(lo), math.exp(hi)
+    return mean, lo, hi

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from denoiser import FrozenDenoiser, MDMTransformer, masked_diffusion_loss
+from denoiser import Denoiser, FrozenDenoiser, MDMTransformer, load_denoiser, masked_diffusion_loss
 
 from .checkpointing import RunCheckpoint
 
@@ -48,10 +48,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     if s.threads:
         torch.set_num_threads(s.threads)
     task = instantiate(cfg.task)
-    model_cfg = instantiate(cfg.denoiser, vocab_size=task.vocab_size, mask_id=task.mask_id,
-                            max_length=task.length, structure=task.structure)
     torch.manual_seed(cfg.seed)
-    model = MDMTransformer(model_cfg)
+    # the denoiser config gives an MDMConfig (the project's transformer) or builds a Denoiser
+    # itself (a Hugging Face model wrapped by HFMaskedDenoiser); the task fills in its shape
+    built = instantiate(cfg.denoiser, vocab_size=task.vocab_size, mask_id=task.mask_id,
+                        max_length=task.length, structure=task.structure,
+                        vocabulary=getattr(task, "vocabulary", None))
+    model = built if isinstance(built, Denoiser) else MDMTransformer(built)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
                             betas=(0.9, 0.98))
     data_gen = torch.Generator().manual_seed(cfg.seed)
@@ -110,7 +113,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         validate()
     logger.close()
     if cfg.export_to:
-        MDMTransformer.from_pretrained(run_dir / "model").save_pretrained(cfg.export_to)
+        load_denoiser(run_dir / "model").save_pretrained(cfg.export_to)
         print(f"exported to {cfg.export_to}", flush=True)
     return run_dir / "model"
 

@@ -49,7 +49,7 @@ def test_every_yaml_names_its_class():
         assert "_target_" in OmegaConf.load(path), f"{path} has no _target_"
 
 
-@pytest.mark.parametrize("task", ["sudoku", "addition", "alternation"])
+@pytest.mark.parametrize("task", ["sudoku", "addition", "alternation", "text"])
 def test_denoiser_architecture_config_builds_for_the_task(task):
     from denoiser import MDMConfig, MDMTransformer
     t = instantiate(OmegaConf.load(CONFIGS / "task" / f"{task}.yaml"))
