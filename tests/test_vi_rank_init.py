@@ -64,3 +64,23 @@ def test_bad_initialisation_is_refused():
         PriorNet(10, 12, init_threshold=0.9)
     with pytest.raises(ValueError, match=r"init_threshold must be in \(0, 1\), got 1.5"):
         PriorNet(10, 12, rank_features=True, init_threshold=1.5)
+
+
+def test_beta_feature_log_spreads_small_prices():
+    """With beta_feature="log" the price input differs by log(100) between 0.003 and 0.3, and
+    the network's output moves with it; an unknown feature is refused."""
+    torch.manual_seed(0)
+    net = PriorNet(10, 12, d_model=16, n_heads=2, beta_conditioned=True, beta_feature="log",
+                   rank_features=True, init_threshold=0.9)
+    with torch.no_grad():
+        net.skip.weight[0, -1] = 1.0                  # read the price input directly
+    c = torch.rand(2, 12)
+    masked = torch.ones(2, 12, dtype=torch.bool)
+    summary = DenoiserSummary(confidence=c, margin=c / 2, entropy=1 - c,
+                              argmax=torch.randint(1, 10, (2, 12)))
+    def logits(beta):
+        return net(OrderState(tokens=torch.zeros(2, 12, dtype=torch.long), masked=masked,
+                              initial_masked=masked, denoised=summary, beta=torch.full((2,), beta)))
+    assert torch.allclose(logits(0.3) - logits(0.003), torch.full((2, 12), math.log(100.0)), atol=1e-4)
+    with pytest.raises(ValueError, match="beta_feature must be one of"):
+        PriorNet(10, 12, beta_conditioned=True, beta_feature="sqrt")

@@ -23,6 +23,9 @@ from .subset import BernoulliSubset
 
 STRUCTURES = ("sequence", "sudoku")
 MIXERS = ("attention", "pool")
+BETA_FEATURES = ("log1p", "log")
+# The floor of beta under beta_feature="log" (beta = 0 is allowed and reads as this).
+MIN_BETA = 1e-4
 
 
 class SubsetNet(nn.Module):
@@ -32,7 +35,10 @@ class SubsetNet(nn.Module):
     d_model, n_layers, n_heads, d_ff: the encoder's size (d_ff defaults to 2 * d_model).
     structure: "sequence" (position embedding only) or "sudoku" (adds row, column, box).
     hidden_size: the denoiser's hidden size to project its hidden states, or None to not use them.
-    beta_conditioned: whether log(1 + beta) is an input, so one planner serves several prices.
+    beta_conditioned: whether the price is an input, so one planner serves several prices.
+    beta_feature: how the price enters: "log1p" (log(1 + beta), for prices of order 1) or "log"
+        (log beta, floored at MIN_BETA: spreads the small prices, 0.003 to 0.3 nats, that keep
+        accuracy, over several units instead of 0.003 to 0.26).
     init_logit: the output bias at initialisation (0: every p_i starts at 1/2).
     rank_features: also read the heuristics' view (`vi.features.RANK_FEATURES`: log-odds of the
         top-1 probability, confidence rank among the masked, the most confident one).
@@ -54,7 +60,7 @@ class SubsetNet(nn.Module):
                  hidden_size: int | None = None, beta_conditioned: bool = False,
                  init_logit: float = 0.0, dropout: float = 0.0, rank_features: bool = False,
                  predicted_token: bool = False, init_threshold: float | None = None,
-                 init_scale: float = 2.0, mixer: str = "attention"):
+                 init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p"):
         super().__init__()
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
@@ -67,6 +73,9 @@ class SubsetNet(nn.Module):
         self.vocab_size, self.max_length = vocab_size, max_length
         self.structure, self.hidden_size = structure, hidden_size
         self.beta_conditioned = beta_conditioned
+        if beta_feature not in BETA_FEATURES:
+            raise ValueError(f"beta_feature must be one of {BETA_FEATURES}, got {beta_feature!r}")
+        self.beta_feature = beta_feature
         self.rank_features = rank_features
         if init_threshold is not None:
             if not rank_features:
@@ -123,7 +132,9 @@ class SubsetNet(nn.Module):
         if self.beta_conditioned:
             if state.beta is None:
                 raise ValueError("this planner is conditioned on beta; state.beta is None")
-            feats.append(torch.log1p(state.beta.float())[:, None, None].expand(
+            beta = state.beta.float()
+            price = torch.log1p(beta) if self.beta_feature == "log1p" else beta.clamp(min=MIN_BETA).log()
+            feats.append(price[:, None, None].expand(
                 *state.masked.shape, 1))
         n = state.tokens.shape[1]
         if n > self.max_length:

@@ -16,7 +16,8 @@ class PlannerSpec:
     output bias (0: every p_i starts at 1/2). rank_features, predicted_token, init_threshold,
     init_scale, mixer: see `vi.networks.SubsetNet` (init_threshold starts the planner as the
     confidence-threshold rule at that threshold; None starts it at init_logit; mixer "pool"
-    mixes positions by group means instead of attention)."""
+    mixes positions by group means instead of attention). beta_feature: "log" or "log1p", how
+    the price enters a beta-conditioned network."""
 
     d_model: int = 32
     n_layers: int = 2
@@ -30,6 +31,7 @@ class PlannerSpec:
     init_threshold: float | None = 0.95
     init_scale: float = 2.0
     mixer: str = "pool"
+    beta_feature: str = "log1p"
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -39,7 +41,7 @@ class PlannerSpec:
                 "beta_conditioned": self.beta_conditioned, "init_logit": self.init_logit,
                 "rank_features": self.rank_features, "predicted_token": self.predicted_token,
                 "init_threshold": self.init_threshold, "init_scale": self.init_scale,
-                "mixer": self.mixer}
+                "mixer": self.mixer, "beta_feature": self.beta_feature}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)
