@@ -11,7 +11,6 @@ validation split, and is never trained with a denoiser's samples. Checkpoints go
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import hydra
@@ -23,8 +22,7 @@ from omegaconf import DictConfig
 
 from tasks.text.ar_model import CharARTransformer
 
-from .checkpointing import RunCheckpoint
-from .train_denoiser import lr_at
+from .fit import fit
 
 
 @torch.no_grad()
@@ -45,54 +43,17 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     torch.manual_seed(cfg.seed)
     model = CharARTransformer(instantiate(cfg.model, vocabulary=task.vocabulary,
                                           max_length=task.length))
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
-                            betas=(0.9, 0.98))
-    data_gen = torch.Generator().manual_seed(cfg.seed)
-    checkpoint = RunCheckpoint(run_dir)
-    step, saved = checkpoint.restore(cfg.resume, data_gen)
-    if saved:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-    logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
-    print(f"training a {model.num_parameters():,}-parameter autoregressive scorer on {task.name} "
-          f"for {s.steps} steps (batch {s.batch_size}) in {run_dir}", flush=True)
 
-    def validate():
+    def batch_loss(x, generator):
+        logits = model(x).float()
+        with torch.autocast("cpu", enabled=False):      # the loss in float32
+            return F.cross_entropy(logits.transpose(1, 2), x), {}
+
+    def val_metrics():
         nll = validation_nll(model, task, s.val_grids)
-        metrics = {"val/loss": nll, "val/bits_per_char": nll / math.log(2)}
-        logger.scalars(metrics, step)
-        logger.flush()
-        print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
-        model.save_pretrained(run_dir / "model")
+        return {"loss": nll, "bits_per_char": nll / math.log(2)}
 
-    model.train()
-    t0, done_at_start = time.time(), step
-    while step < s.steps:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, s)
-        x = task.train_batch(s.batch_size, data_gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float().transpose(1, 2), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-        opt.step()
-        step += 1
-        if step % s.log_every == 0 or step == s.steps:
-            rate = (step - done_at_start) / (time.time() - t0)
-            logger.scalars({"train/loss": loss.item(), "train/grad_norm": float(grad_norm),
-                            "train/lr": lr_at(step - 1, s), "train/steps_per_second": rate}, step)
-            print(f"step {step}/{s.steps} loss {loss.item():.4f} {rate:.2f} steps/s "
-                  f"eta {(s.steps - step) / max(rate, 1e-9) / 60:.1f} min", flush=True)
-        if step % s.ckpt_every == 0 or step == s.steps:
-            checkpoint.save(step, data_gen, {"model": model.state_dict(),
-                                             "optimizer": opt.state_dict()})
-        if step % s.eval_every == 0 or step == s.steps:
-            validate()
-    if not (run_dir / "model").exists():
-        validate()
-    logger.close()
+    fit(cfg, run_dir, s, task, model, "an autoregressive scorer", batch_loss, val_metrics)
     if cfg.export_to:
         CharARTransformer.from_pretrained(run_dir / "model").save_pretrained(cfg.export_to)
         print(f"exported to {cfg.export_to}", flush=True)
