@@ -50,3 +50,11 @@ def kill_at_first_checkpoint(proc: subprocess.Popen, checkpoint: Path, timeout: 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return torch.load(checkpoint, weights_only=False)["step"]
+
+
+def run_module(python_exe: str, env: dict, module: str, *args: str, timeout: float = 300) -> str:
+    """`python -m module args...` to completion; fails the test with its output unless it exits 0."""
+    proc = subprocess.run([python_exe, "-m", module, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

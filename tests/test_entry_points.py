@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from denoiser import MDMConfig, MDMTransformer
+from conftest import run_module
 
 
 @pytest.fixture(scope="module")
@@ -18,22 +19,15 @@ def tiny_denoiser(tmp_path_factory):
     return path
 
 
-def run(python_exe, env, module, *args):
-    proc = subprocess.run([python_exe, "-m", module, *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def test_help_shows_the_config(python_exe, python_env):
     for module in ("experiments.evaluate", "experiments.compare", "experiments.train_denoiser",
                    "experiments.bench"):
-        out = run(python_exe, python_env, module, "--help")
+        out = run_module(python_exe, python_env, module, "--help")
         assert "Config groups" in out or "== Config ==" in out
 
 
 def test_evaluate_writes_results(tmp_path, python_exe, python_env, tiny_denoiser):
-    out = run(python_exe, python_env, "experiments.evaluate", "policy=threshold",
+    out = run_module(python_exe, python_env, "experiments.evaluate", "policy=threshold",
               f"denoiser.path={tiny_denoiser}", "data.limit=6", f"hydra.run.dir={tmp_path}")
     results = json.loads((tmp_path / "results.json").read_text())
     for key in ("accuracy", "accuracy_ci95", "nfe_mean", "nfe_max", "n", "seconds"):
@@ -45,7 +39,7 @@ def test_evaluate_writes_results(tmp_path, python_exe, python_env, tiny_denoiser
 
 
 def test_evaluate_multirun_sweeps(tmp_path, python_exe, python_env, tiny_denoiser):
-    run(python_exe, python_env, "experiments.evaluate", "-m", "policy=topk_margin,eb",
+    run_module(python_exe, python_env, "experiments.evaluate", "-m", "policy=topk_margin,eb",
         f"denoiser.path={tiny_denoiser}", "data.limit=3", f"hydra.sweep.dir={tmp_path}")
     assert len(list(tmp_path.glob("*/results.json"))) == 2
 
@@ -62,7 +56,7 @@ def test_evaluate_refuses_a_denoiser_for_another_vocabulary(tmp_path, python_exe
 
 def test_compare_writes_table_plot_and_events(tmp_path, python_exe, python_env, tiny_denoiser):
     sweep = "sweep=[{policy:topk_margin,knob:steps,values:[null,4]},{policy:threshold,knob:tau,values:[0.9]}]"
-    out = run(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
+    out = run_module(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
               "data.limit=5", sweep, f"hydra.run.dir={tmp_path}")
     rows = list(csv.DictReader((tmp_path / "comparison.csv").open()))
     assert [(r["policy"], r["knob"]) for r in rows] == [
@@ -78,7 +72,7 @@ def test_compare_writes_table_plot_and_events(tmp_path, python_exe, python_env, 
 def test_compare_is_deterministic(tmp_path, python_exe, python_env, tiny_denoiser):
     sweep = "sweep=[{policy:random,knob:steps,values:[8]}]"
     for d in ("a", "b"):
-        run(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
+        run_module(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
             "data.limit=4", sweep, f"hydra.run.dir={tmp_path / d}")
     strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
     a = [strip(r) for r in json.loads((tmp_path / "a" / "results.json").read_text())]
@@ -91,7 +85,7 @@ def test_bench_prints_every_section(tmp_path, python_exe, python_env):
     one position per call means 4 calls per sequence for top-k margin, and at length L on
     the random models L calls for top-k margin and for the untrained planner (p_i = 1/2
     everywhere, so it takes the single top position)."""
-    out = run(python_exe, python_env, "experiments.bench", "threads=1", "task=alternation",
+    out = run_module(python_exe, python_env, "experiments.bench", "threads=1", "task=alternation",
               "task.length=4", "denoiser=alternation", "policies.data=validation",
               "policies.batch=3", "policies.names=[topk_margin,threshold]",
               "estimators.planner=null", "estimators.batch=2", "estimators.draws=2",

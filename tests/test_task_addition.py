@@ -1,12 +1,12 @@
 """The addition task: generated sums checked by Python integers, carries counted by hand,
 disjoint splits, the checker, the evaluation data, and training + evaluation end to end."""
 import json
-import subprocess
 
 import pytest
 import torch
 
 from tasks.addition import DIGIT0, EQUALS, MASK_ID, PLUS, AdditionTask, add_digits, split_bucket
+from conftest import run_module
 
 TASK = AdditionTask()          # max_digits 8: length 27
 ANSWER = slice(18, 27)
@@ -154,10 +154,7 @@ def test_render():
 
 
 def run(python_exe, env, module, *args):
-    proc = subprocess.run([python_exe, "-m", module, *args], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    return run_module(python_exe, env, module, *args, timeout=120)
 
 
 def test_train_then_evaluate_end_to_end(tmp_path, python_exe, python_env):

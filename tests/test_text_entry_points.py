@@ -2,13 +2,13 @@
 PPL against NFE), the NLL bound, and train_denoiser with a Hugging Face BERT built in place."""
 import csv
 import json
-import subprocess
 
 import pytest
 import torch
 
 from denoiser import MDMConfig, MDMTransformer, load_denoiser
 from tasks.text import CharARConfig, CharARTransformer, TextTask
+from conftest import run_module
 
 L = 16   # a tiny window keeps every policy's loop short
 
@@ -26,20 +26,13 @@ def tiny_models(tmp_path_factory, shared_data):
     return root
 
 
-def run(python_exe, env, module, *args):
-    proc = subprocess.run([python_exe, "-m", module, *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 @pytest.mark.parametrize("experiment,prompt", [("text_compare", 0), ("text_continuation_compare", 4)])
 def test_text_compare_writes_gen_ppl_tables_and_plot(tmp_path, python_exe, python_env, tiny_models,
                                                      experiment, prompt):
     sweep = ("sweep=[{policy:topk_margin,knob:steps,values:[null,4]},{policy:threshold,knob:tau,"
              "values:[0.9]},{policy:pc,fixed:{frequency:weights/background/text.json},knob:steps,"
              "values:[4]}]")
-    out = run(python_exe, python_env, "experiments.compare", f"experiment={experiment}",
+    out = run_module(python_exe, python_env, "experiments.compare", f"experiment={experiment}",
               f"denoiser.path={tiny_models / 'mdm'}", f"task.scorer={tiny_models / 'ar'}",
               f"task.length={L}", f"task.prompt_chars={prompt}", "data.limit=5", sweep,
               f"hydra.run.dir={tmp_path}")
@@ -65,7 +58,7 @@ def test_text_compare_writes_gen_ppl_tables_and_plot(tmp_path, python_exe, pytho
 
 
 def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
-    out = run(python_exe, python_env, "experiments.nll_bound", f"denoiser.path={tiny_models / 'mdm'}",
+    out = run_module(python_exe, python_env, "experiments.nll_bound", f"denoiser.path={tiny_models / 'mdm'}",
               f"task.length={L}", "data.limit=4", "mc_draws=2", f"hydra.run.dir={tmp_path}")
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["orders"]) == {"random_order", "topk_margin"}
@@ -77,7 +70,7 @@ def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
 
 
 def test_train_denoiser_builds_trains_and_exports_a_hf_bert(tmp_path, python_exe, python_env):
-    run(python_exe, python_env, "experiments.train_denoiser", "task=text", f"task.length={L}",
+    run_module(python_exe, python_env, "experiments.train_denoiser", "task=text", f"task.length={L}",
         "denoiser=hf_bert_text", "denoiser.hidden_size=16", "denoiser.num_layers=1",
         "denoiser.num_heads=2", "denoiser.intermediate_size=32", "train=text_hf",
         "train.steps=3", "train.batch_size=4", "train.val_grids=4", "train.warmup=1",
