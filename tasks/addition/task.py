@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_count, check_generator
 from ..eval_data import EvalData
 from .format import (MASK_ID, SPLIT_BUCKETS, VOCAB_SIZE, Layout, add_digits, encode, is_valid_sum,
                      random_operands, render, significant_digits, split_bucket)
@@ -17,18 +18,6 @@ EVAL_SPLITS = ("validation", "test")
 # (SPLIT_BUCKETS), so these only fix which held-out pairs are drawn, and in which order.
 SPLIT_SEEDS = {"validation": 1_000_003, "test": 2_000_029}
 EVAL_CHUNK = 4096   # draws per chunk when generating a split: the first N rows never change with N
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_generator(generator) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    return generator
 
 
 class AdditionTask:
@@ -52,7 +41,7 @@ class AdditionTask:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.max_digits, self.seed = max_digits, seed
-        self.val_limit = _check_count("val_limit", val_limit)
+        self.val_limit = check_count("val_limit", val_limit)
         self.length = self.layout.length
 
     def __repr__(self) -> str:
@@ -77,8 +66,8 @@ class AdditionTask:
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """`[batch_size, length]` clean training sequences `a+b=c`."""
-        _check_count("batch_size", batch_size)
-        a, b = self._operands(batch_size, _check_generator(generator), "train")
+        check_count("batch_size", batch_size)
+        a, b = self._operands(batch_size, check_generator(generator), "train")
         return encode(a, b, self.layout)
 
     def planner_batch(self, batch_size: int, generator: torch.Generator,
@@ -99,7 +88,7 @@ class AdditionTask:
         if split not in EVAL_SPLITS:
             raise ValueError(f"the addition task generates its evaluation data: path must name a "
                              f"split, one of {EVAL_SPLITS}, got {split!r}")
-        _check_count("limit", limit)
+        check_count("limit", limit)
         g = torch.Generator().manual_seed(SPLIT_SEEDS[split] + self.seed)
         a, b = self._operands(limit, g, split, chunk=EVAL_CHUNK)
         _, carries = add_digits(a, b)

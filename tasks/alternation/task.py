@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_count, check_generator
 from ..eval_data import EvalData
 
 MASK_ID = 0
@@ -27,12 +28,6 @@ def is_alternating(x: torch.Tensor) -> torch.Tensor:
     """`[batch, length]` -> `[batch]` bool: only A and B, and no two neighbours equal."""
     symbols = ((x == A) | (x == B)).all(1)
     return symbols & (x[:, 1:] != x[:, :-1]).all(1)
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class AlternationTask:
@@ -59,16 +54,15 @@ class AlternationTask:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.length, self.givens, self.seed = length, givens, seed
-        self.val_limit = _check_count("val_limit", val_limit)
+        self.val_limit = check_count("val_limit", val_limit)
 
     def __repr__(self) -> str:
         return f"AlternationTask(length={self.length}, givens={self.givens}, seed={self.seed})"
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """`[batch_size, length]`: ABAB... or BABA..., each with probability 1/2."""
-        _check_count("batch_size", batch_size)
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        check_count("batch_size", batch_size)
+        check_generator(generator)
         first = torch.randint(0, 2, (batch_size, 1), generator=generator)
         return A + (first + torch.arange(self.length)[None, :]) % 2
 
@@ -112,7 +106,7 @@ class AlternationTask:
                              f"a split, one of {EVAL_SPLITS}, got {path!r}")
         if select not in ("first", "spread"):
             raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
-        n = _check_count("limit", 1000 if limit is None else limit)
+        n = check_count("limit", 1000 if limit is None else limit)
         g = torch.Generator().manual_seed(SPLIT_SEEDS[path] + self.seed)
         x = self.train_batch(n, g)
         prompts = x.masked_fill(self._revealed(n, g, self.givens), self.mask_id)

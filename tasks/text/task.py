@@ -11,18 +11,13 @@ from pathlib import Path
 
 import torch
 
+from ..checks import check_count, check_generator
 from ..eval_data import EvalData, QualityMetric
 from .corpus import Corpus
 from .metrics import generative_perplexity, unigram_entropy
 from .vocabulary import check_vocabulary
 
 EVAL_SPLITS = ("validation", "test")
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class TextTask:
@@ -44,13 +39,13 @@ class TextTask:
     def __init__(self, path: str = "text/tinyshakespeare.txt", length: int = 128,
                  prompt_chars: int = 0, scorer: str | None = None, val_limit: int = 16,
                  seed: int = 0):
-        self.length = _check_count("length", length)
+        self.length = check_count("length", length)
         if isinstance(prompt_chars, bool) or not isinstance(prompt_chars, int) \
                 or not 0 <= prompt_chars < length:
             raise ValueError(f"prompt_chars must be an integer in [0, {length - 1}] (at least one "
                              f"character to generate), got {prompt_chars!r}")
         self.prompt_chars, self.scorer_path = prompt_chars, scorer
-        self.val_limit = _check_count("val_limit", val_limit)
+        self.val_limit = check_count("val_limit", val_limit)
         self.seed = seed
         self.corpus = Corpus.load(path)
         self.vocabulary = self.corpus.vocabulary.chars
@@ -65,9 +60,8 @@ class TextTask:
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """`[batch_size, length]` training windows at random offsets of the training split."""
-        _check_count("batch_size", batch_size)
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        check_count("batch_size", batch_size)
+        check_generator(generator)
         return self.corpus.random_windows("train", batch_size, self.length, generator)
 
     def generate_mask(self, n: int, prompt_chars: int | None = None) -> torch.Tensor:
@@ -90,7 +84,7 @@ class TextTask:
         """`[n, length]` validation windows at evenly spaced offsets (the denoiser's
         validation loss; any n, overlapping when n exceeds the split's windows)."""
         ids = self.corpus.split("validation")
-        starts = torch.linspace(0, len(ids) - self.length, _check_count("n", n)).long()
+        starts = torch.linspace(0, len(ids) - self.length, check_count("n", n)).long()
         return ids[starts[:, None] + torch.arange(self.length)[None, :]]
 
     def load_eval(self, path: str, limit: int | None = None, select: str = "first") -> EvalData:
@@ -103,7 +97,7 @@ class TextTask:
         if select not in ("first", "spread"):
             raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
         windows = self.corpus.windows(path, self.length)
-        n = len(windows) if limit is None else min(_check_count("limit", limit), len(windows))
+        n = len(windows) if limit is None else min(check_count("limit", limit), len(windows))
         if select == "first":
             x = windows[:n]
         else:
