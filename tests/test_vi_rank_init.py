@@ -7,18 +7,24 @@ import torch
 
 from planner import load_policy, sample
 from vi import LearnedPlanner, OrderState, PosteriorNet, PriorNet
-from vi.features import RANK_FEATURES, DenoiserSummary, rank_features
+from vi.features import RANK_FEATURES, DenoiserSummary, factor_features, rank_features
 from policy_fixtures import ToyDenoiser
 
 
-def test_rank_features_by_hand():
-    confidence = torch.tensor([[0.5, 0.9, 0.99, 0.7, 1.0]])
+# five positions, the last one no longer masked
+CONFIDENCE = torch.tensor([[0.5, 0.9, 0.99, 0.7, 1.0]])
+
+
+def hand_state() -> OrderState:
     masked = torch.tensor([[True, True, True, True, False]])
-    summary = DenoiserSummary(confidence=confidence, margin=confidence, entropy=confidence,
+    summary = DenoiserSummary(confidence=CONFIDENCE, margin=CONFIDENCE, entropy=CONFIDENCE,
                               argmax=torch.zeros(1, 5, dtype=torch.long))
-    state = OrderState(tokens=torch.zeros(1, 5, dtype=torch.long), masked=masked,
-                       initial_masked=masked, denoised=summary)
-    f = rank_features(state)[0]
+    return OrderState(tokens=torch.zeros(1, 5, dtype=torch.long), masked=masked,
+                      initial_masked=masked, denoised=summary)
+
+
+def test_rank_features_by_hand():
+    f = rank_features(hand_state())[0]
     assert f.shape == (5, len(RANK_FEATURES))
     logit = lambda p: math.log(p / (1 - p))
     assert torch.allclose(f[:4, 0], torch.tensor([logit(0.5), logit(0.9), logit(0.99), logit(0.7)]),
@@ -29,20 +35,36 @@ def test_rank_features_by_hand():
     assert torch.equal(f[4], torch.zeros(3))           # the revealed position reads nothing
 
 
-@pytest.mark.parametrize("tau", [0.6, 0.8, 0.9])
-def test_threshold_initialisation_is_the_threshold_rule(tau):
-    """At initialisation the deterministic planner makes exactly Fast-dLLM's choices, step
-    for step, on a denoiser whose predictions depend on the order."""
+@pytest.mark.parametrize("start,rule", [
+    ({"init_threshold": 0.6}, ("threshold", {"tau": 0.6})),
+    ({"init_threshold": 0.8}, ("threshold", {"tau": 0.8})),
+    ({"init_threshold": 0.9}, ("threshold", {"tau": 0.9})),
+    ({"factor_features": True, "init_factor": 0.3}, ("factor", {"f": 0.3})),
+    ({"factor_features": True, "init_factor": 1.0}, ("factor", {"f": 1.0})),
+    ({"factor_features": True, "init_factor": 2.0}, ("factor", {"f": 2.0})),
+])
+def test_initialisation_is_the_rule_it_starts_as(start, rule):
+    """Started as the Fast-dLLM threshold (or factor) rule, the deterministic planner makes
+    exactly that rule's choices, step for step, on a denoiser whose predictions depend on the
+    order."""
     denoiser = ToyDenoiser(vocab_size=10, length=12, sharpness=6.0)
     prior = PriorNet(10, 12, d_model=16, n_heads=2, rank_features=True, predicted_token=True,
-                     beta_conditioned=True, init_threshold=tau).eval()
+                     beta_conditioned=True, **start).eval()
     prompts = torch.zeros(16, 12, dtype=torch.long)
     prompts[:8, :3] = torch.randint(1, 10, (8, 3), generator=torch.Generator().manual_seed(0))
     learned = sample(denoiser, LearnedPlanner(prior, beta=0.5), prompts)
-    threshold = sample(denoiser, load_policy("threshold", tau=tau), prompts)
-    assert torch.equal(learned.order, threshold.order)
-    assert torch.equal(learned.tokens, threshold.tokens)
-    assert learned.nfe.float().mean() > 1                # the rule is not trivial here
+    heuristic = sample(denoiser, load_policy(rule[0], **rule[1]), prompts)
+    assert torch.equal(learned.order, heuristic.order)
+    assert torch.equal(learned.tokens, heuristic.tokens)
+    assert 1 < learned.nfe.float().mean() < 9            # neither one per step nor all at once
+
+
+def test_factor_features_by_hand():
+    f = factor_features(hand_state())[0]
+    assert torch.allclose(f[:4, 0], -torch.log1p(-CONFIDENCE[0, :4]), atol=1e-4)
+    # log(n + 1) for the 1-based confidence rank n among the masked: ranks 4, 2, 1, 3
+    assert torch.allclose(f[:4, 1], torch.log(torch.tensor([5.0, 3.0, 2.0, 4.0])))
+    assert torch.equal(f[4], torch.zeros(2))
 
 
 def test_posterior_starts_equal_to_the_prior():
@@ -64,6 +86,13 @@ def test_bad_initialisation_is_refused():
         PriorNet(10, 12, init_threshold=0.9)
     with pytest.raises(ValueError, match=r"init_threshold must be in \(0, 1\), got 1.5"):
         PriorNet(10, 12, rank_features=True, init_threshold=1.5)
+    with pytest.raises(ValueError, match="needs factor_features=True"):
+        PriorNet(10, 12, init_factor=0.5)
+    with pytest.raises(ValueError, match="start as one rule"):
+        PriorNet(10, 12, rank_features=True, factor_features=True, init_threshold=0.9,
+                 init_factor=0.5)
+    with pytest.raises(ValueError, match=r"init_factor must be a finite number > 0, got -1"):
+        PriorNet(10, 12, factor_features=True, init_factor=-1)
 
 
 def test_beta_feature_log_spreads_small_prices():

@@ -16,7 +16,9 @@ import torch
 STATE_FEATURES = ("confidence", "margin", "entropy", "is_masked", "fraction_masked")
 # Features of `rank_features`, in order (optional inputs, `rank_features=True` networks).
 RANK_FEATURES = ("log_odds", "rank", "is_top")
-# The log-odds of the top-1 probability are clipped here (a probability of exactly 1 or 0).
+# Features of `factor_features`, in order (optional inputs, `factor_features=True` networks).
+FACTOR_FEATURES = ("neg_log_miss", "log_rank")
+# The log-odds of the top-1 probability (and -log(1 - p)) are clipped here (a probability of exactly 1 or 0).
 MAX_LOG_ODDS = 12.0
 # Features of `truth_features`, in order.
 TRUTH_FEATURES = ("true_log_prob", "argmax_is_true")
@@ -106,6 +108,24 @@ def rank_features(state: OrderState) -> torch.Tensor:
     top = torch.zeros_like(m).scatter(-1, score.argmax(-1, keepdim=True), True) & m
     mf = m.float()
     return torch.stack([log_odds * mf, rank * mf, top.float()], dim=-1)
+
+
+def factor_features(state: OrderState) -> torch.Tensor:
+    """`[batch, length, 2]`, see FACTOR_FEATURES: the Fast-dLLM factor rule's view.
+
+    neg_log_miss: -log(1 - p_i(v1)), clipped at MAX_LOG_ODDS;
+    log_rank: log(2 + the number of masked positions more confident than i), i.e. log(n + 1)
+        for the position of 1-based confidence rank n,
+    so that the factor rule's test (n + 1)(1 - c(n)) < f is the linear one
+    neg_log_miss - log_rank > -log f. Both are zero at positions that are no longer masked.
+    """
+    m = state.masked
+    c = state.denoised.confidence.float().clamp(0.0, 1.0)
+    neg_log_miss = (-torch.log1p(-c.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
+    score = c.masked_fill(~m, -1.0)
+    above = ((score[:, None, :] > score[:, :, None]) & m[:, None, :]).sum(-1).float()
+    mf = m.float()
+    return torch.stack([neg_log_miss * mf, torch.log(2.0 + above) * mf], dim=-1)
 
 
 def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,9 @@ import math
 import torch
 from torch import nn
 
-from .features import (RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES, OrderState, rank_features,
-                       state_features, truth_features)
+from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
+                       OrderState, factor_features, rank_features, state_features,
+                       truth_features)
 from .mixers import PoolEncoder
 from .subset import BernoulliSubset
 
@@ -51,6 +52,10 @@ class SubsetNet(nn.Module):
         (the logit is the encoder's alone, bias init_logit).
     mixer: "attention" (a transformer encoder) or "pool" (`vi.mixers.PoolEncoder`: means over
         the structure's groups, several times cheaper on a CPU).
+    factor_features: also read the factor rule's view (`vi.features.FACTOR_FEATURES`).
+    init_factor: start as the Fast-dLLM factor rule with this f instead (p_i > 1/2 exactly where
+        (n + 1)(1 - c(n)) < f for the position of confidence rank n). Needs factor_features;
+        excludes init_threshold.
     """
 
     n_extra_features = 0
@@ -60,7 +65,8 @@ class SubsetNet(nn.Module):
                  hidden_size: int | None = None, beta_conditioned: bool = False,
                  init_logit: float = 0.0, dropout: float = 0.0, rank_features: bool = False,
                  predicted_token: bool = False, init_threshold: float | None = None,
-                 init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p"):
+                 init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p",
+                 factor_features: bool = False, init_factor: float | None = None):
         super().__init__()
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
@@ -83,7 +89,18 @@ class SubsetNet(nn.Module):
                                  "rank_features=True")
             if not 0.0 < init_threshold < 1.0:
                 raise ValueError(f"init_threshold must be in (0, 1), got {init_threshold!r}")
-        n_in = (len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
+        self.factor_features = factor_features
+        if init_factor is not None:
+            if not factor_features:
+                raise ValueError("init_factor reads the factor features: it needs "
+                                 "factor_features=True")
+            if init_threshold is not None:
+                raise ValueError(f"start as one rule: init_threshold={init_threshold!r} and "
+                                 f"init_factor={init_factor!r} were both given")
+            if isinstance(init_factor, bool) or not 0.0 < init_factor < math.inf:
+                raise ValueError(f"init_factor must be a finite number > 0, got {init_factor!r}")
+        n_factor_at = len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
+        n_in = (n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
                 + self.n_extra_features + int(beta_conditioned))
         self.inp = nn.Linear(n_in, d_model)
         self.tok = nn.Embedding(vocab_size, d_model)
@@ -107,14 +124,20 @@ class SubsetNet(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, init_logit)
         self.skip = None
-        if init_threshold is not None:
+        if init_threshold is not None or init_factor is not None:
             self.skip = nn.Linear(n_in, 1)
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.head.bias)
-            log_odds = len(STATE_FEATURES) + RANK_FEATURES.index("log_odds")
-            with torch.no_grad():
+        with torch.no_grad():
+            if init_threshold is not None:     # init_scale * (log_odds - logit(tau))
+                log_odds = len(STATE_FEATURES) + RANK_FEATURES.index("log_odds")
                 self.skip.weight[0, log_odds] = init_scale
                 self.skip.bias.fill_(-init_scale * math.log(init_threshold / (1 - init_threshold)))
+            if init_factor is not None:        # init_scale * (neg_log_miss - log_rank + log f)
+                at = n_factor_at + FACTOR_FEATURES.index("neg_log_miss")
+                self.skip.weight[0, at] = init_scale
+                self.skip.weight[0, n_factor_at + FACTOR_FEATURES.index("log_rank")] = -init_scale
+                self.skip.bias.fill_(init_scale * math.log(init_factor))
 
     @property
     def uses_hidden(self) -> bool:
@@ -127,6 +150,8 @@ class SubsetNet(nn.Module):
         feats = [state_features(state)]
         if self.rank_features:
             feats.append(rank_features(state))
+        if self.factor_features:
+            feats.append(factor_features(state))
         if extra is not None:
             feats.append(extra)
         if self.beta_conditioned:

@@ -16,7 +16,8 @@ class PlannerSpec:
     output bias (0: every p_i starts at 1/2). rank_features, predicted_token, init_threshold,
     init_scale, mixer: see `vi.networks.SubsetNet` (init_threshold starts the planner as the
     confidence-threshold rule at that threshold; None starts it at init_logit; mixer "pool"
-    mixes positions by group means instead of attention). beta_feature: "log" or "log1p", how
+    mixes positions by group means instead of attention). factor_features, init_factor: the
+    factor rule's inputs, and starting as that rule with that f. beta_feature: "log" or "log1p", how
     the price enters a beta-conditioned network."""
 
     d_model: int = 32
@@ -32,6 +33,8 @@ class PlannerSpec:
     init_scale: float = 2.0
     mixer: str = "pool"
     beta_feature: str = "log1p"
+    factor_features: bool = False
+    init_factor: float | None = None
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -41,7 +44,8 @@ class PlannerSpec:
                 "beta_conditioned": self.beta_conditioned, "init_logit": self.init_logit,
                 "rank_features": self.rank_features, "predicted_token": self.predicted_token,
                 "init_threshold": self.init_threshold, "init_scale": self.init_scale,
-                "mixer": self.mixer, "beta_feature": self.beta_feature}
+                "mixer": self.mixer, "beta_feature": self.beta_feature,
+                "factor_features": self.factor_features, "init_factor": self.init_factor}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)
