@@ -11,7 +11,8 @@ trains on its own shard and DistributedDataParallel averages the gradients
 
 TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
 train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
-P_theta alone (also at step 0, the initialisation). Checkpoints `<run dir>/checkpoints/last.pt`
+P_theta alone (also at step 0, the initialisation); for text, which has no right answer,
+val/bits_per_char along P_theta's order instead of val/accuracy. Checkpoints `<run dir>/checkpoints/last.pt`
 (atomic); the planner folder `<run dir>/planner` (config.json + model.safetensors), loadable by
 `policy=learned`, and a copy at every validation, `<run dir>/snapshots/step_N`, for choosing a
 step on validation afterwards.
@@ -30,6 +31,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from planner import sample
+from planner.order_likelihood import order_log_likelihood
 from denoiser.checkpoint import load_folder, save_folder
 from vi.checkpoint import load_planner, save_planner
 from vi.diagnostics import gradient_variance
@@ -44,6 +46,22 @@ from .evaluation import frozen_for_task
 
 def annealed(step: int, start: float, end: float, steps: int) -> float:
     return end if steps <= 0 else start + (end - start) * min(1.0, step / steps)
+
+
+def validation_metrics(task, frozen, policy, val) -> dict[str, float]:
+    """val/accuracy and val/nfe of sampling with the policy where the task has a right answer
+    (`task.correct`); otherwise (text) val/bits_per_char, the NLL per generated character of
+    the validation windows along the policy's own order (teacher forcing, DESIGN section 4),
+    and its val/nfe."""
+    if hasattr(task, "correct"):
+        result = sample(frozen, policy, val.prompts)
+        correct = task.correct(result.tokens, val.prompts, val.references)
+        return {"val/accuracy": float(correct.float().mean()),
+                "val/nfe": float(result.nfe.float().mean())}
+    generate = val.prompts == task.mask_id
+    out = order_log_likelihood(frozen, policy, val.references, generate)
+    nats = float((-out.log_likelihood).sum() / out.n_generated.sum())
+    return {"val/bits_per_char": nats / math.log(2), "val/nfe": float(out.nfe.float().mean())}
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
@@ -100,12 +118,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
 
     def validate():
         prior.eval()
-        policy = LearnedPlanner(prior, beta=s.val_beta)
-        result = sample(frozen, policy, val.prompts)
+        metrics = validation_metrics(task, frozen, LearnedPlanner(prior, beta=s.val_beta), val)
         prior.train()
-        correct = task.correct(result.tokens, val.prompts, val.references)
-        metrics = {"val/accuracy": float(correct.float().mean()),
-                   "val/nfe": float(result.nfe.float().mean())}
         logger.scalars(metrics, step)
         print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
         export()

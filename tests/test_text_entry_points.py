@@ -57,16 +57,52 @@ def test_text_compare_writes_gen_ppl_tables_and_plot(tmp_path, python_exe, pytho
     assert "gen PPL" in out
 
 
+BASELINE_ORDERS = ("orders=[{policy:random_k,label:random_order,draws:1},"
+                   "{policy:topk_margin,label:topk_margin}]")
+
+
 def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
     out = run_module(python_exe, python_env, "experiments.nll_bound", f"denoiser.path={tiny_models / 'mdm'}",
-              f"task.length={L}", "data.limit=4", "mc_draws=2", f"hydra.run.dir={tmp_path}")
+              f"task.length={L}", "data.limit=4", "mc_draws=2", BASELINE_ORDERS,
+              f"hydra.run.dir={tmp_path}")
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["orders"]) == {"random_order", "topk_margin"}
     for r in results["orders"].values():
         assert r["n"] == 4 and r["nfe_mean"] == L
         # an untrained model is near-uniform: about log2(65) = 6.02 bits per character
         assert 5.5 < r["bits_per_char"] < 6.6
-    assert "bits/char" in out
+    # the paired difference from the first order is the difference of the means, and its
+    # interval brackets it
+    o = results["orders"]
+    d = o["topk_margin"]["minus_random_order"]
+    assert d["bits_per_char"] == pytest.approx(o["topk_margin"]["bits_per_char"]
+                                               - o["random_order"]["bits_per_char"], abs=1e-9)
+    assert d["bits_ci95"][0] <= d["bits_per_char"] <= d["bits_ci95"][1]
+    assert "minus_random_order" not in o["random_order"]
+    assert "bits/char" in out and "against random_order on the same windows" in out
+
+
+def test_text_planner_trains_on_bits_per_char_and_gives_the_learned_order_bound(
+        tmp_path, python_exe, python_env, tiny_models):
+    """train_planner on text validates by the NLL along the planner's own order (text has no
+    right answer), and nll_bound takes the exported planner as an order beside random."""
+    out = run_module(python_exe, python_env, "experiments.train_planner", "task=text",
+              f"task.length={L}", f"denoiser.path={tiny_models / 'mdm'}", "planner=small",
+              "val_path=validation", "train.givens_min=null", "train.givens_max=null",
+              "train.steps=2", "train.batch_size=2", "train.val_limit=3", "train.eval_every=2",
+              "train.log_every=1", "train.threads=1", f"export_to={tmp_path / 'planner'}",
+              f"hydra.run.dir={tmp_path / 'train'}")
+    assert "step 0: val/bits_per_char=" in out and "step 2: val/bits_per_char=" in out
+    orders = ("orders=[{policy:random_k,label:random_order},{policy:learned,label:learned,"
+              f"settings:{{path:'{tmp_path / 'planner'}',beta:0.02}}}}]")
+    run_module(python_exe, python_env, "experiments.nll_bound", f"denoiser.path={tiny_models / 'mdm'}",
+               f"task.length={L}", "data.limit=3", "mc_draws=0", orders,
+               f"hydra.run.dir={tmp_path / 'nll'}")
+    results = json.loads((tmp_path / "nll" / "results.json").read_text())["orders"]
+    assert set(results) == {"random_order", "learned"}
+    # the planner starts as the threshold rule at 0.95, which a near-uniform model never
+    # passes: one (the most confident) position per step
+    assert results["learned"]["nfe_mean"] == L and 5.5 < results["learned"]["bits_per_char"] < 6.6
 
 
 def test_train_denoiser_builds_trains_and_exports_a_hf_bert(tmp_path, python_exe, python_env):
