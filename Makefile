@@ -32,13 +32,15 @@ train-denoiser: setup
 	$(PY) -m experiments.train_denoiser task=sudoku export_to=weights/sudoku-mdm
 
 train-planner: setup
-	$(PY) -m experiments.train_planner train.threads=1 export_to=weights/sudoku-planner
+	$(PY) -m experiments.train_planner planner=sudoku_factor train.threads=1 train.steps=100 export_to=weights/sudoku-planner
 
-# the text models (README, "Text"): the MDM, the autoregressive scorer, the Hugging Face BERT
+# the text models (README, "Text"): the MDM, the autoregressive scorer, the Hugging Face BERT,
+# and the text planner (on the MDM: run after it)
 train-text: setup
 	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser train.threads=1 export_to=weights/text-mdm
 	$(PY) -m experiments.train_ar train.threads=1 export_to=weights/text-ar
 	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf train.threads=1 hydra.run.dir=runs/train_denoiser/text-hf export_to=weights/text-hf-mlm
+	$(PY) -m experiments.train_planner task=text denoiser=text planner=small val_path=validation train.givens_min=null train.givens_max=null train.steps=100 train.batch_size=8 train.val_limit=64 train.eval_every=50 train.threads=1 export_to=weights/text-planner
 
 compare-text: setup
 	$(PY) -m experiments.compare experiment=text_compare
