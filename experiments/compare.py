@@ -6,7 +6,9 @@ metrics: gen PPL and entropy) against NFE.
 Writes to the run folder: `comparison.csv`, `comparison.md` (the table and per-difficulty
 tables), `pareto.png`, `results.json`, and TensorBoard scalars `eval/<policy>/accuracy` and
 `eval/<policy>/nfe_mean` (or `eval/<policy>/<metric>` per quality metric) with the rounded mean
-NFE as the step, so TensorBoard draws the front.
+NFE as the step, so TensorBoard draws the front. With `paired.reference=<policy>` (tasks with an
+accuracy) it adds `paired.json` and a table of that policy's paired accuracy differences from
+every row of another policy within `paired.nfe_tolerance` calls (`experiments/paired.py`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from denoiser.checkpoint import atomic_write_text
 from planner.registry import load_policy
 
 from .evaluation import frozen_for_task, headline, run_policy, summarise, summarise_quality
+from .paired import paired_differences, paired_table
 from .report import difficulty_table, markdown_table, pareto_plot, write_csv
 
 
@@ -52,14 +55,23 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     points = sweep_points(OmegaConf.to_container(cfg.sweep, resolve=True))
     print(f"comparing {len(points)} policy settings on {len(data)} sequences of {data.source}",
           flush=True)
+    reference = cfg.paired.reference
+    if reference is not None and not hasattr(task, "correct"):
+        raise ValueError(f"paired.reference={reference!r}: paired differences compare "
+                         f"accuracies, and task {task.name!r} has none")
+    if reference is not None and reference not in {name for name, _, _ in points}:
+        print(f"paired.reference={reference!r} is not in this sweep: no paired differences",
+              flush=True)
+        reference = None
     logger = instantiate(cfg.logger)(run_dir=run_dir)
-    results = []
+    results, correct = [], []
     for i, (name, label, overrides) in enumerate(points, 1):
         policy = load_policy(name, **overrides)
         run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
                          temperature=settings.temperature, seed=cfg.seed)
         r = {"policy": name, "knob": label, **summarise(run, data, task)}
         results.append(r)
+        correct.append(run.correct)
         step = int(round(r["nfe_mean"]))
         scalars = {f"eval/{name}/nfe_mean": r["nfe_mean"]}
         if "accuracy" in r:
@@ -74,12 +86,19 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     table = markdown_table(results)
     by_difficulty = "".join(f"\n### Accuracy by {col}\n\n{difficulty_table(results, col)}"
                             for col in data.buckets)
+    paired = ""
+    if reference is not None:
+        pairs = paired_differences(results, correct, reference, cfg.paired.nfe_tolerance)
+        paired = (f"\n### Paired differences at matched NFE ({reference} against every row "
+                  f"within {cfg.paired.nfe_tolerance} calls, on the same sequences)\n\n"
+                  f"{paired_table(pairs)}")
+        atomic_write_text(json.dumps(pairs, indent=2) + "\n", run_dir / "paired.json")
     atomic_write_text(f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, "
-                      f"seed {cfg.seed}.\n\n{reference_line(task, data)}{table}{by_difficulty}",
-                      run_dir / "comparison.md")
+                      f"seed {cfg.seed}.\n\n{reference_line(task, data)}{table}{paired}"
+                      f"{by_difficulty}", run_dir / "comparison.md")
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
     pareto_plot(results, run_dir / "pareto.png", f"{cfg.title} (n={len(data)})")
-    print("\n" + table)
+    print("\n" + table + paired)
     for name in ("comparison.csv", "comparison.md", "pareto.png"):
         print(f"{name}: {run_dir / name}")
     return results

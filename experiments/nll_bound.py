@@ -31,6 +31,7 @@ from planner.order_likelihood import order_log_likelihood
 from planner.registry import load_policy
 
 from .evaluation import frozen_for_task
+from .metrics import mean_interval
 
 
 def order_nll(denoiser, policy, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int,
@@ -49,24 +50,17 @@ def order_nll(denoiser, policy, x: torch.Tensor, generate: torch.Tensor, *, batc
             nfe[rows] += out.nfe.double() / draws
         if progress:
             print(f"  {progress}: draw done, {time.perf_counter() - t0:.0f} s", flush=True)
-    mean, lo, hi = mean_ci95(per_window)
+    mean, lo, hi = mean_interval(per_window)
     return {"nats_per_char": mean, "bits_per_char": mean / math.log(2),
             "bits_ci95": [lo / math.log(2), hi / math.log(2)],
             "nfe_mean": float(nfe.mean()), "n": len(x), "draws": draws,
             "seconds": time.perf_counter() - t0, "per_window_nats": per_window}
 
 
-def mean_ci95(values: torch.Tensor) -> tuple[float, float, float]:
-    """The mean and its normal 95% interval over `values` `[n]`."""
-    mean = float(values.mean())
-    half = 1.959964 * float(values.std()) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, mean - half, mean + half
-
-
 def paired_difference(order: dict, reference: dict) -> dict:
     """bits/char of `order` minus `reference` on the same windows, with a 95% interval over
     windows: far tighter than comparing the two intervals, since both see the same text."""
-    mean, lo, hi = mean_ci95(order["per_window_nats"] - reference["per_window_nats"])
+    mean, lo, hi = mean_interval(order["per_window_nats"] - reference["per_window_nats"])
     return {"bits_per_char": mean / math.log(2), "bits_ci95": [lo / math.log(2), hi / math.log(2)]}
 
 

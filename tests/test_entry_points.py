@@ -57,13 +57,19 @@ def test_evaluate_refuses_a_denoiser_for_another_vocabulary(tmp_path, python_exe
 def test_compare_writes_table_plot_and_events(tmp_path, python_exe, python_env, tiny_denoiser):
     sweep = "sweep=[{policy:topk_margin,knob:steps,values:[null,4]},{policy:threshold,knob:tau,values:[0.9]}]"
     out = run_module(python_exe, python_env, "experiments.compare", f"denoiser.path={tiny_denoiser}",
-              "data.limit=5", sweep, f"hydra.run.dir={tmp_path}")
+              "data.limit=5", sweep, "paired.reference=threshold", "paired.nfe_tolerance=100",
+              f"hydra.run.dir={tmp_path}")
     rows = list(csv.DictReader((tmp_path / "comparison.csv").open()))
     assert [(r["policy"], r["knob"]) for r in rows] == [
         ("topk_margin", "steps=None"), ("topk_margin", "steps=4"), ("threshold", "tau=0.9")]
     assert float(rows[1]["nfe_max"]) <= 4
     md = (tmp_path / "comparison.md").read_text()
     assert "| policy | knob | accuracy |" in md and "Accuracy by givens" in md
+    # threshold against both top-k margin rows (a tolerance of 100 calls takes every row)
+    pairs = json.loads((tmp_path / "paired.json").read_text())
+    assert [(p["knob"], p["other_knob"]) for p in pairs] == [("tau=0.9", "steps=None"),
+                                                             ("tau=0.9", "steps=4")]
+    assert "Paired differences at matched NFE (threshold" in md and all(p["n"] == 5 for p in pairs)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(tmp_path.glob("tb/events.out.tfevents.*"))
     assert "pareto.png" in out
