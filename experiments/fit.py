@@ -29,12 +29,15 @@ def lr_at(step: int, s) -> float:
 
 def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: str,
         batch_loss: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, dict]],
-        val_metrics: Callable[[], dict[str, float]]) -> None:
-    """Train `model` on `task.train_batch` for `s.steps` steps (`s`: DenoiserTrainSettings).
+        val_metrics: Callable[[], dict[str, float]], load: Callable[[Path], object]) -> Path:
+    """Train `model` on `task.train_batch` for `s.steps` steps (`s`: DenoiserTrainSettings);
+    returns the model folder, `<run dir>/model`.
 
     what: how the start line names the model. batch_loss(x, data_generator) -> (loss, extra
     training metrics, logged as `train/<name>`). val_metrics() -> metrics logged as
-    `val/<name>`; it may switch the model to eval mode, `fit` switches it back.
+    `val/<name>`; it may switch the model to eval mode, `fit` switches it back. load(folder):
+    the model class's loader; with `cfg.export_to` the trained folder is loaded back through it
+    (its checks included) and saved there.
     """
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
                             betas=(0.9, 0.98))
@@ -87,3 +90,7 @@ def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: s
     if not (run_dir / "model").exists():
         validate()
     logger.close()
+    if cfg.export_to:
+        load(run_dir / "model").save_pretrained(cfg.export_to)
+        print(f"exported to {cfg.export_to}", flush=True)
+    return run_dir / "model"

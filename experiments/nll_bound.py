@@ -35,9 +35,10 @@ from .metrics import mean_interval
 
 
 def order_nll(denoiser, policy, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int,
-              draws: int = 1, seed: int = 0, progress: str = "") -> dict:
+              draws: int = 1, seed: int = 0, progress: str = "") -> tuple[dict, torch.Tensor]:
     """NLL per generated character (nats, bits) of `x` along `policy`'s order, pooled over
-    windows and `draws` orders per window, with a 95% interval over windows."""
+    windows and `draws` orders per window, with a 95% interval over windows; and the `[n]`
+    per-window NLLs (nats per character) it pools, for paired differences."""
     generator = torch.Generator().manual_seed(seed)
     per_window = torch.zeros(len(x), dtype=torch.float64)
     nfe = torch.zeros(len(x), dtype=torch.float64)
@@ -54,13 +55,14 @@ def order_nll(denoiser, policy, x: torch.Tensor, generate: torch.Tensor, *, batc
     return {"nats_per_char": mean, "bits_per_char": mean / math.log(2),
             "bits_ci95": [lo / math.log(2), hi / math.log(2)],
             "nfe_mean": float(nfe.mean()), "n": len(x), "draws": draws,
-            "seconds": time.perf_counter() - t0, "per_window_nats": per_window}
+            "seconds": time.perf_counter() - t0}, per_window
 
 
-def paired_difference(order: dict, reference: dict) -> dict:
-    """bits/char of `order` minus `reference` on the same windows, with a 95% interval over
-    windows: far tighter than comparing the two intervals, since both see the same text."""
-    mean, lo, hi = mean_interval(order["per_window_nats"] - reference["per_window_nats"])
+def paired_difference(per_window: torch.Tensor, reference: torch.Tensor) -> dict:
+    """bits/char of one order minus a reference order from their per-window NLLs (nats) on the
+    same windows, with a 95% interval over windows: far tighter than comparing the two
+    intervals, since both see the same text."""
+    mean, lo, hi = mean_interval(per_window - reference)
     return {"bits_per_char": mean / math.log(2), "bits_ci95": [lo / math.log(2), hi / math.log(2)]}
 
 
@@ -92,29 +94,27 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     print(f"NLL along {len(cfg.orders)} orders on {len(x)} windows of {data.source}", flush=True)
     results = {"data": data.source, "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
     logger = instantiate(cfg.logger)(run_dir=run_dir)
-    first = first_label = None            # the first order is the reference for paired differences
+    first = first_label = None     # the first order's per-window NLLs: the paired reference
     for entry in OmegaConf.to_container(cfg.orders, resolve=True):
         name, settings_ = entry["policy"], dict(entry.get("settings") or {})
         label = entry.get("label") or name
-        r = order_nll(denoiser, load_policy(name, **settings_), x, generate,
-                      batch_size=settings.batch_size, draws=entry.get("draws", 1),
-                      seed=cfg.seed, progress=label)
+        r, per_window = order_nll(denoiser, load_policy(name, **settings_), x, generate,
+                                  batch_size=settings.batch_size, draws=entry.get("draws", 1),
+                                  seed=cfg.seed, progress=label)
         lo, hi = r["bits_ci95"]
         print(f"{label:<24} {r['bits_per_char']:.4f} bits/char (95% CI {lo:.4f}-{hi:.4f}), "
               f"{r['nats_per_char']:.4f} nats/char, NFE {r['nfe_mean']:.1f}, "
               f"{r['seconds']:.0f} s", flush=True)
         if first is None:
-            first, first_label = r, label
+            first, first_label = per_window, label
         else:
-            d = paired_difference(r, first)
+            d = paired_difference(per_window, first)
             r[f"minus_{first_label}"] = d
             print(f"{'':<24} {d['bits_per_char']:+.4f} bits/char against {first_label} on the "
                   f"same windows (95% CI {d['bits_ci95'][0]:+.4f} to {d['bits_ci95'][1]:+.4f})",
                   flush=True)
         logger.scalars({f"eval/{label}/bits_per_char": r["bits_per_char"]}, 0)
         results["orders"][label] = {"policy": name, "settings": settings_, **r}
-    for r in results["orders"].values():
-        r.pop("per_window_nats")
     if cfg.mc_draws:
         r = mc_loss(denoiser.model, x, generate, batch_size=settings.batch_size,
                     draws=cfg.mc_draws, seed=cfg.seed)

@@ -2,9 +2,9 @@
 spend about as many denoiser calls, on the same sequences.
 
 Two policies run on the same puzzles mostly solve and fail the same ones, so the interval of
-the difference of their accuracies, taken over per-sequence differences, is several times
-narrower than the two accuracies' own intervals: it is the test of "more accurate at matched
-NFE". Each pair also reports the discordant counts (solved by one only), McNemar's statistic.
+the difference of their accuracies, taken over per-sequence differences, is narrower than the
+two accuracies' own intervals (on 2,000 Sudoku puzzles +-0.4 to +-1.4 points against +-1.9):
+it is the test of "more accurate at matched NFE". Each pair also reports the discordant counts (solved by one only), McNemar's statistic.
 """
 from __future__ import annotations
 

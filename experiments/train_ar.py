@@ -53,11 +53,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         nll = validation_nll(model, task, s.val_grids)
         return {"loss": nll, "bits_per_char": nll / math.log(2)}
 
-    fit(cfg, run_dir, s, task, model, "an autoregressive scorer", batch_loss, val_metrics)
-    if cfg.export_to:
-        CharARTransformer.from_pretrained(run_dir / "model").save_pretrained(cfg.export_to)
-        print(f"exported to {cfg.export_to}", flush=True)
-    return run_dir / "model"
+    return fit(cfg, run_dir, s, task, model, "an autoregressive scorer", batch_loss, val_metrics,
+               load=CharARTransformer.from_pretrained)
 
 
 @hydra.main(version_base=None, config_path="configs", config_name="train_ar")

@@ -58,11 +58,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             p.requires_grad_(True)
         return metrics
 
-    fit(cfg, run_dir, s, task, model, "a denoiser", batch_loss, val_metrics)
-    if cfg.export_to:
-        load_denoiser(run_dir / "model").save_pretrained(cfg.export_to)
-        print(f"exported to {cfg.export_to}", flush=True)
-    return run_dir / "model"
+    return fit(cfg, run_dir, s, task, model, "a denoiser", batch_loss, val_metrics,
+               load=load_denoiser)
 
 
 @hydra.main(version_base=None, config_path="configs", config_name="train_denoiser")

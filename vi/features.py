@@ -87,6 +87,13 @@ def state_features(state: OrderState) -> torch.Tensor:
     return torch.stack([d.confidence * m, d.margin * m, d.entropy * m, m, fraction], dim=-1)
 
 
+def more_confident(confidence: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """`[batch, length]` float: how many masked positions have a strictly higher `confidence`
+    than each position (its 0-based confidence rank among the masked)."""
+    score = confidence.masked_fill(~masked, -1.0)
+    return ((score[:, None, :] > score[:, :, None]) & masked[:, None, :]).sum(-1).float()
+
+
 def rank_features(state: OrderState) -> torch.Tensor:
     """`[batch, length, 3]`, see RANK_FEATURES: the heuristics' view of the masked positions.
 
@@ -100,12 +107,10 @@ def rank_features(state: OrderState) -> torch.Tensor:
     m = state.masked
     c = state.denoised.confidence.float().clamp(1e-6, 1 - 1e-6)
     log_odds = (c.log() - torch.log1p(-c)).clamp(-MAX_LOG_ODDS, MAX_LOG_ODDS)
-    score = c.masked_fill(~m, -1.0)
-    # rank among the masked: how many masked positions have a strictly higher confidence
-    higher = (score[:, None, :] > score[:, :, None]) & m[:, None, :]
     n_other = (m.sum(-1, keepdim=True) - 1).clamp(min=1).float()
-    rank = higher.sum(-1).float() / n_other
-    top = torch.zeros_like(m).scatter(-1, score.argmax(-1, keepdim=True), True) & m
+    rank = more_confident(c, m) / n_other
+    most = c.masked_fill(~m, -1.0).argmax(-1, keepdim=True)
+    top = torch.zeros_like(m).scatter(-1, most, True) & m
     mf = m.float()
     return torch.stack([log_odds * mf, rank * mf, top.float()], dim=-1)
 
@@ -122,10 +127,8 @@ def factor_features(state: OrderState) -> torch.Tensor:
     m = state.masked
     c = state.denoised.confidence.float().clamp(0.0, 1.0)
     neg_log_miss = (-torch.log1p(-c.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
-    score = c.masked_fill(~m, -1.0)
-    above = ((score[:, None, :] > score[:, :, None]) & m[:, None, :]).sum(-1).float()
     mf = m.float()
-    return torch.stack([neg_log_miss * mf, torch.log(2.0 + above) * mf], dim=-1)
+    return torch.stack([neg_log_miss * mf, torch.log(2.0 + more_confident(c, m)) * mf], dim=-1)
 
 
 def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:
