@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 import torch
 
 from denoiser import FrozenDenoiser
-from planner import sample
+from planner import StepRecord, sample
 from tasks.eval_data import EvalData
 
 from .metrics import bucket_accuracy, mean_interval, wilson_interval
@@ -38,15 +40,21 @@ class PolicyRun:
 
 
 def run_policy(task, denoiser, policy, data: EvalData, *, batch_size: int = 256,
-               temperature: float = 0.0, seed: int = 0, progress: bool = False) -> PolicyRun:
-    """Sample every prompt of `data` in batches, with one generator seeded by `seed`."""
+               temperature: float = 0.0, seed: int = 0, progress: bool = False,
+               on_step: Callable[[int, StepRecord], None] | None = None) -> PolicyRun:
+    """Sample every prompt of `data` in batches, with one generator seeded by `seed`.
+
+    on_step: called after every step with the batch's first index into `data` and the
+    StepRecord (whose `ctx.rows` index the batch), e.g. to trace where errors start."""
     generator = torch.Generator().manual_seed(seed)
     samples, nfe = [], []
     t0 = time.perf_counter()
     n = len(data)
     for start in range(0, n, batch_size):
         prompts = data.prompts[start:start + batch_size]
-        result = sample(denoiser, policy, prompts, generator=generator, temperature=temperature)
+        callbacks = () if on_step is None else (partial(on_step, start),)
+        result = sample(denoiser, policy, prompts, generator=generator, temperature=temperature,
+                        callbacks=callbacks)
         samples.append(result.tokens.cpu())
         nfe.append(result.nfe.cpu())
         if progress:

@@ -73,6 +73,8 @@ EXPECT = {
     "threshold": ("two_steps", {"tau": 0.9}),
     # f 1: (n+1)(1 - 1/2) < 1 fails for n = 1, so one; then (n+1)(1 - 1) = 0 < 1 for all n.
     "factor": ("two_steps", {"f": 1.0}),
+    # the same on the margin: 0 at 1/2 (two tokens tie), so (n+1)(1 - 0) < 1 fails; then 1.
+    "factor_margin": ("two_steps", {"f": 1.0}),
     # gamma 0.01: two positions at log 2 exceed it, so one; then all have entropy 0.
     "eb": ("two_steps", {"gamma": 0.01}),
     "random": ("ancestral", {"steps": 4}),

@@ -21,7 +21,7 @@ def tiny_denoiser(tmp_path_factory):
 
 def test_help_shows_the_config(python_exe, python_env):
     for module in ("experiments.evaluate", "experiments.compare", "experiments.train_denoiser",
-                   "experiments.bench"):
+                   "experiments.bench", "experiments.failures"):
         out = run_module(python_exe, python_env, module, "--help")
         assert "Config groups" in out or "== Config ==" in out
 
@@ -113,3 +113,25 @@ def test_bench_prints_every_section(tmp_path, python_exe, python_env):
                if len(r) == 7 and r[0].isdigit() and r[1] in ("topk_margin", "learned")]
     assert lengths == [(4, "topk_margin", 4.0), (4, "learned", 4.0),
                        (8, "topk_margin", 8.0), (8, "learned", 8.0)]
+
+
+def test_failures_traces_first_errors(tmp_path, python_exe, python_env, tiny_denoiser):
+    """An untrained denoiser fails every puzzle: each failure gets exactly one kind; top-k
+    margin commits one cell per step, so none of its first errors is "parallel"."""
+    sweep = "sweep=[{policy:topk_margin},{policy:threshold,knob:tau,values:[0.1]}]"
+    out = run_module(python_exe, python_env, "experiments.failures", f"denoiser.path={tiny_denoiser}",
+                     "data.limit=4", sweep, f"hydra.run.dir={tmp_path}")
+    result = json.loads((tmp_path / "failures.json").read_text())
+    assert [(r["policy"], r["knob"]) for r in result["rows"]] == [("topk_margin", "default"),
+                                                                   ("threshold", "tau=0.1")]
+    for r in result["rows"]:
+        f = r["failures"]
+        assert f["failed"] == round(4 * (1 - r["accuracy"]))
+        assert f["forced"] + f["parallel"] + f["ranked"] == f["failed"]
+        assert sum(f["confidence_bins"].values()) == f["failed"]
+    assert result["rows"][0]["failures"]["parallel"] == 0
+    assert result["across"]["any"]["solved"] >= result["across"]["every"]["solved"]
+    assert "| policy | knob | accuracy | NFE | failed | forced |" in (tmp_path / "failures.md").read_text()
+    assert (tmp_path / "failures.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(tmp_path.glob("tb/events.out.tfevents.*"))
+    assert "failures.png" in out

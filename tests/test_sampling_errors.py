@@ -101,6 +101,7 @@ def test_unknown_schedule(name):
     ("threshold", "tau", "high", r"tau must be .* got 'high'"),
     ("factor", "f", 0.0, r"f must be a finite number > 0, got 0.0"),
     ("factor", "f", -1.0, r"f must be a finite number > 0, got -1.0"),
+    ("factor_margin", "f", float("inf"), r"f must be a finite number > 0, got inf"),
     ("eb", "gamma", -0.01, r"gamma must be a number >= 0 \(nats\), got -0.01"),
     ("eb", "gamma", float("nan"), r"gamma must be .* got nan"),
     ("eb", "proxy", "margins", r"proxy must be one of \['confidence', 'entropy', 'margin'\], got 'margins'"),

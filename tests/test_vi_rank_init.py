@@ -42,6 +42,9 @@ def test_rank_features_by_hand():
     ({"factor_features": True, "init_factor": 0.3}, ("factor", {"f": 0.3})),
     ({"factor_features": True, "init_factor": 1.0}, ("factor", {"f": 1.0})),
     ({"factor_features": True, "init_factor": 2.0}, ("factor", {"f": 2.0})),
+    ({"factor_features": True, "init_factor": 0.6, "factor_score": "margin"}, ("factor_margin", {"f": 0.6})),
+    ({"factor_features": True, "init_factor": 2.0, "factor_score": "margin"}, ("factor_margin", {"f": 2.0})),
+    ({"factor_features": True, "init_factor": 4.0, "factor_score": "margin"}, ("factor_margin", {"f": 4.0})),
 ])
 def test_initialisation_is_the_rule_it_starts_as(start, rule):
     """Started as the Fast-dLLM threshold (or factor) rule, the deterministic planner makes
@@ -65,6 +68,18 @@ def test_factor_features_by_hand():
     # log(n + 1) for the 1-based confidence rank n among the masked: ranks 4, 2, 1, 3
     assert torch.allclose(f[:4, 1], torch.log(torch.tensor([5.0, 3.0, 2.0, 4.0])))
     assert torch.equal(f[4], torch.zeros(2))
+
+
+def test_margin_factor_features_by_hand():
+    """factor_score "margin": the same two features of the margin (ranks 1, 3, 4, 2 here)."""
+    state = hand_state()
+    state.denoised.margin = torch.tensor([[0.9, 0.5, 0.2, 0.6, 1.0]])
+    f = factor_features(state, "margin")[0]
+    assert torch.allclose(f[:4, 0], -torch.log1p(-state.denoised.margin[0, :4]), atol=1e-4)
+    assert torch.allclose(f[:4, 1], torch.log(torch.tensor([2.0, 4.0, 5.0, 3.0])))
+    assert torch.equal(f[4], torch.zeros(2))
+    with pytest.raises(ValueError, match=r"factor score must be one of \['confidence', 'margin'\], got 'entropy'"):
+        factor_features(state, "entropy")
 
 
 def test_posterior_starts_equal_to_the_prior():
@@ -93,6 +108,8 @@ def test_bad_initialisation_is_refused():
                  init_factor=0.5)
     with pytest.raises(ValueError, match=r"init_factor must be a finite number > 0, got -1"):
         PriorNet(10, 12, factor_features=True, init_factor=-1)
+    with pytest.raises(ValueError, match=r"factor_score must be one of \['confidence', 'margin'\], got 'prob'"):
+        PriorNet(10, 12, factor_features=True, factor_score="prob")
 
 
 def test_beta_feature_log_spreads_small_prices():

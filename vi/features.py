@@ -18,6 +18,8 @@ STATE_FEATURES = ("confidence", "margin", "entropy", "is_masked", "fraction_mask
 RANK_FEATURES = ("log_odds", "rank", "is_top")
 # Features of `factor_features`, in order (optional inputs, `factor_features=True` networks).
 FACTOR_FEATURES = ("neg_log_miss", "log_rank")
+# What the factor features rank and test: a DenoiserSummary field.
+FACTOR_SCORES = ("confidence", "margin")
 # The log-odds of the top-1 probability (and -log(1 - p)) are clipped here (a probability of exactly 1 or 0).
 MAX_LOG_ODDS = 12.0
 # Features of `truth_features`, in order.
@@ -89,7 +91,7 @@ def state_features(state: OrderState) -> torch.Tensor:
 
 def more_confident(confidence: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """`[batch, length]` float: how many masked positions have a strictly higher `confidence`
-    than each position (its 0-based confidence rank among the masked)."""
+    (or any score in its place) than each position (its 0-based rank among the masked)."""
     score = confidence.masked_fill(~masked, -1.0)
     return ((score[:, None, :] > score[:, :, None]) & masked[:, None, :]).sum(-1).float()
 
@@ -115,20 +117,24 @@ def rank_features(state: OrderState) -> torch.Tensor:
     return torch.stack([log_odds * mf, rank * mf, top.float()], dim=-1)
 
 
-def factor_features(state: OrderState) -> torch.Tensor:
+def factor_features(state: OrderState, score: str = "confidence") -> torch.Tensor:
     """`[batch, length, 2]`, see FACTOR_FEATURES: the Fast-dLLM factor rule's view.
 
-    neg_log_miss: -log(1 - p_i(v1)), clipped at MAX_LOG_ODDS;
-    log_rank: log(2 + the number of masked positions more confident than i), i.e. log(n + 1)
-        for the position of 1-based confidence rank n,
-    so that the factor rule's test (n + 1)(1 - c(n)) < f is the linear one
-    neg_log_miss - log_rank > -log f. Both are zero at positions that are no longer masked.
+    neg_log_miss: -log(1 - s_i), clipped at MAX_LOG_ODDS;
+    log_rank: log(2 + the number of masked positions with a higher s), i.e. log(n + 1) for
+        the position of 1-based rank n,
+    so that the factor rule's test (n + 1)(1 - s(n)) < f is the linear one
+    neg_log_miss - log_rank > -log f. s is the top-1 probability (score "confidence", the
+    `factor` rule) or the margin p(v1) - p(v2) ("margin", the `factor_margin` rule). Both
+    features are zero at positions that are no longer masked.
     """
+    if score not in FACTOR_SCORES:
+        raise ValueError(f"factor score must be one of {list(FACTOR_SCORES)}, got {score!r}")
     m = state.masked
-    c = state.denoised.confidence.float().clamp(0.0, 1.0)
-    neg_log_miss = (-torch.log1p(-c.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
+    s = getattr(state.denoised, score).float().clamp(0.0, 1.0)
+    neg_log_miss = (-torch.log1p(-s.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
     mf = m.float()
-    return torch.stack([neg_log_miss * mf, torch.log(2.0 + more_confident(c, m)) * mf], dim=-1)
+    return torch.stack([neg_log_miss * mf, torch.log(2.0 + more_confident(s, m)) * mf], dim=-1)
 
 
 def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:

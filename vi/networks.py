@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
+from .features import (FACTOR_FEATURES, FACTOR_SCORES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
                        OrderState, factor_features, rank_features, state_features,
                        truth_features)
 from .mixers import PoolEncoder
@@ -56,6 +56,8 @@ class SubsetNet(nn.Module):
     init_factor: start as the Fast-dLLM factor rule with this f instead (p_i > 1/2 exactly where
         (n + 1)(1 - c(n)) < f for the position of confidence rank n). Needs factor_features;
         excludes init_threshold.
+    factor_score: what the factor features rank and test, "confidence" (the `factor` rule) or
+        "margin" (the `factor_margin` rule, (n + 1)(1 - m(n)) < f by margin rank).
     """
 
     n_extra_features = 0
@@ -66,7 +68,8 @@ class SubsetNet(nn.Module):
                  init_logit: float = 0.0, dropout: float = 0.0, rank_features: bool = False,
                  predicted_token: bool = False, init_threshold: float | None = None,
                  init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p",
-                 factor_features: bool = False, init_factor: float | None = None):
+                 factor_features: bool = False, init_factor: float | None = None,
+                 factor_score: str = "confidence"):
         super().__init__()
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
@@ -90,6 +93,9 @@ class SubsetNet(nn.Module):
             if not 0.0 < init_threshold < 1.0:
                 raise ValueError(f"init_threshold must be in (0, 1), got {init_threshold!r}")
         self.factor_features = factor_features
+        if factor_score not in FACTOR_SCORES:
+            raise ValueError(f"factor_score must be one of {list(FACTOR_SCORES)}, got {factor_score!r}")
+        self.factor_score = factor_score
         if init_factor is not None:
             if not factor_features:
                 raise ValueError("init_factor reads the factor features: it needs "
@@ -151,7 +157,7 @@ class SubsetNet(nn.Module):
         if self.rank_features:
             feats.append(rank_features(state))
         if self.factor_features:
-            feats.append(factor_features(state))
+            feats.append(factor_features(state, self.factor_score))
         if extra is not None:
             feats.append(extra)
         if self.beta_conditioned:

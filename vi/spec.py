@@ -17,7 +17,8 @@ class PlannerSpec:
     init_scale, mixer: see `vi.networks.SubsetNet` (init_threshold starts the planner as the
     confidence-threshold rule at that threshold; None starts it at init_logit; mixer "pool"
     mixes positions by group means instead of attention). factor_features, init_factor: the
-    factor rule's inputs, and starting as that rule with that f. beta_feature: "log" or "log1p", how
+    factor rule's inputs, and starting as that rule with that f; factor_score: "confidence" or
+    "margin", the quantity the factor inputs rank and test. beta_feature: "log" or "log1p", how
     the price enters a beta-conditioned network."""
 
     d_model: int = 32
@@ -35,6 +36,7 @@ class PlannerSpec:
     beta_feature: str = "log1p"
     factor_features: bool = False
     init_factor: float | None = None
+    factor_score: str = "confidence"
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -45,7 +47,8 @@ class PlannerSpec:
                 "rank_features": self.rank_features, "predicted_token": self.predicted_token,
                 "init_threshold": self.init_threshold, "init_scale": self.init_scale,
                 "mixer": self.mixer, "beta_feature": self.beta_feature,
-                "factor_features": self.factor_features, "init_factor": self.init_factor}
+                "factor_features": self.factor_features, "init_factor": self.init_factor,
+                "factor_score": self.factor_score}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)

@@ -7,6 +7,8 @@ c(1) >= c(2) >= ... >= c(N). Budget: the largest n with
 
 and at least 1. The left side never decreases with n (both factors are non-negative and
 non-decreasing), so the positions taken are the top n. Fast-dLLM tests f in [0.5, 1].
+
+The budget also serves `factor_margin`, the same rule on the margin (`FactorBudget(f, "margin")`).
 """
 from __future__ import annotations
 
@@ -16,22 +18,29 @@ from ..context import StepContext
 from ..policy import Budget, ScoredPolicy
 from ..scores import Confidence
 
+# The StepContext properties the budget can test (what the positions are ranked by).
+FACTOR_SCORES = ("confidence", "margin")
+
 
 class FactorBudget(Budget):
-    def __init__(self, f: float):
+    """score: "confidence" (c(n) above) or "margin" (m(n) in its place)."""
+
+    def __init__(self, f: float, score: str = "confidence"):
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0 or f == float("inf"):
             raise ValueError(f"f must be a finite number > 0, got {f!r}")
-        self.f = float(f)
+        if score not in FACTOR_SCORES:
+            raise ValueError(f"score must be one of {list(FACTOR_SCORES)}, got {score!r}")
+        self.f, self.score = float(f), score
 
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor:
         length = ranked.shape[1]
-        c = ctx.confidence.gather(1, ranked).double()            # c(1), c(2), ... then unmasked
+        c = getattr(ctx, self.score).gather(1, ranked).double()  # c(1), c(2), ... then unmasked
         n = torch.arange(1, length + 1, device=ranked.device)
         holds = ((n + 1) * (1.0 - c) < self.f) & (n <= ctx.n_masked[:, None])
         return (holds * n).max(-1).values                         # 0 if none; the caller makes it 1
 
     def __repr__(self) -> str:
-        return f"FactorBudget(f={self.f})"
+        return f"FactorBudget(f={self.f}, score={self.score!r})"
 
 
 class FactorRule(ScoredPolicy):
