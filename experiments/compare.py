@@ -45,7 +45,10 @@ def sweep_points(sweep) -> list[tuple[str, str, dict]]:
     return points
 
 
-def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
+def load_sweep(cfg: DictConfig) -> tuple:
+    """What a sweep over policies runs on, from its config (`eval`, `task`, `denoiser`, `data`,
+    `sweep`): (eval settings, task, frozen denoiser, evaluation data, `sweep_points`). Sets the
+    thread count when the settings give one."""
     settings = instantiate(cfg.eval)
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -53,6 +56,11 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
     data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
     points = sweep_points(OmegaConf.to_container(cfg.sweep, resolve=True))
+    return settings, task, denoiser, data, points
+
+
+def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
+    settings, task, denoiser, data, points = load_sweep(cfg)
     print(f"comparing {len(points)} policy settings on {len(data)} sequences of {data.source}",
           flush=True)
     reference = cfg.paired.reference

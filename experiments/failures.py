@@ -28,22 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
-import matplotlib
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from denoiser.checkpoint import atomic_write_text
+from planner import StepRecord
+from planner.registry import load_policy
 
-from denoiser.checkpoint import atomic_write_text  # noqa: E402
-from planner import StepRecord  # noqa: E402
-from planner.registry import load_policy  # noqa: E402
-
-from .compare import sweep_points  # noqa: E402
-from .evaluation import frozen_for_task, run_policy  # noqa: E402
-from .metrics import wilson_interval  # noqa: E402
+from .compare import load_sweep
+from .evaluation import run_policy
+from .metrics import wilson_interval
+from .report import plt, save_figure
 
 KINDS = ("forced", "parallel", "ranked")
 # Bins of the first wrong commit's confidence p(v1), as (label, upper end).
@@ -137,25 +134,15 @@ def failures_plot(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("failed sequences, by their first wrong commit")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def failures(cfg: DictConfig, run_dir: Path) -> dict:
-    settings = instantiate(cfg.eval)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    task = instantiate(cfg.task)
+    settings, task, denoiser, data, points = load_sweep(cfg)
     if not hasattr(task, "correct"):
         raise ValueError(f"task {task.name!r} has no right answer: failures need one")
-    denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
-    data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
     if data.references is None:
         raise ValueError(f"{data.source} has no references: failures need the right tokens")
-    points = sweep_points(OmegaConf.to_container(cfg.sweep, resolve=True))
     print(f"tracing {len(points)} policy settings on {len(data)} sequences of {data.source}",
           flush=True)
     logger = instantiate(cfg.logger)(run_dir=run_dir)

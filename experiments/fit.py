@@ -19,6 +19,17 @@ from omegaconf import DictConfig
 from .checkpointing import RunCheckpoint
 
 
+def setup(cfg: DictConfig) -> tuple:
+    """A trainer's start: (its `cfg.train` settings, the task), the thread count set when the
+    settings give one and torch seeded with `cfg.seed` (the model's initialisation)."""
+    s = instantiate(cfg.train)
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    task = instantiate(cfg.task)
+    torch.manual_seed(cfg.seed)
+    return s, task
+
+
 def lr_at(step: int, s) -> float:
     """Linear warm-up, then cosine decay to `min_lr_ratio * lr`."""
     if step < s.warmup:

@@ -135,6 +135,12 @@ def pareto_plot(results: list[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2, loc="upper right" if lower_better else "lower right")
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out `fig`, write it to `path` as a PNG through a temporary file (never a half-written
+    plot), and close it."""
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)

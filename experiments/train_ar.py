@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from tasks.text.ar_model import CharARTransformer
 
-from .fit import fit
+from .fit import fit, setup
 
 
 @torch.no_grad()
@@ -36,11 +36,7 @@ def validation_nll(model: CharARTransformer, task, n: int) -> float:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
-    s = instantiate(cfg.train)
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    task = instantiate(cfg.task)
-    torch.manual_seed(cfg.seed)
+    s, task = setup(cfg)
     model = CharARTransformer(instantiate(cfg.model, vocabulary=task.vocabulary,
                                           max_length=task.length))
 

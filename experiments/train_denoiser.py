@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from denoiser import Denoiser, FrozenDenoiser, MDMTransformer, load_denoiser, masked_diffusion_loss
 
-from .fit import fit
+from .fit import fit, setup
 
 
 @torch.no_grad()
@@ -34,11 +34,7 @@ def validation_loss(model, task, n: int, seed: int) -> float:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
-    s = instantiate(cfg.train)
-    if s.threads:
-        torch.set_num_threads(s.threads)
-    task = instantiate(cfg.task)
-    torch.manual_seed(cfg.seed)
+    s, task = setup(cfg)
     # the denoiser config gives an MDMConfig (the project's transformer) or builds a Denoiser
     # itself (a Hugging Face model wrapped by HFMaskedDenoiser); the task fills in its shape
     built = instantiate(cfg.denoiser, vocab_size=task.vocab_size, mask_id=task.mask_id,

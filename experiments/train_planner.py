@@ -28,7 +28,7 @@ import pyro
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from planner import sample
 from planner.order_likelihood import order_log_likelihood

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
+from planner.policies.factor import check_factor_score
+
 # Features of `state_features`, in order.
 STATE_FEATURES = ("confidence", "margin", "entropy", "is_masked", "fraction_masked")
 # Features of `rank_features`, in order (optional inputs, `rank_features=True` networks).
 RANK_FEATURES = ("log_odds", "rank", "is_top")
 # Features of `factor_features`, in order (optional inputs, `factor_features=True` networks).
 FACTOR_FEATURES = ("neg_log_miss", "log_rank")
-# What the factor features rank and test: a DenoiserSummary field.
-FACTOR_SCORES = ("confidence", "margin")
 # The log-odds of the top-1 probability (and -log(1 - p)) are clipped here (a probability of exactly 1 or 0).
 MAX_LOG_ODDS = 12.0
 # Features of `truth_features`, in order.
@@ -128,8 +128,7 @@ def factor_features(state: OrderState, score: str = "confidence") -> torch.Tenso
     `factor` rule) or the margin p(v1) - p(v2) ("margin", the `factor_margin` rule). Both
     features are zero at positions that are no longer masked.
     """
-    if score not in FACTOR_SCORES:
-        raise ValueError(f"factor score must be one of {list(FACTOR_SCORES)}, got {score!r}")
+    check_factor_score(score, "factor score")
     m = state.masked
     s = getattr(state.denoised, score).float().clamp(0.0, 1.0)
     neg_log_miss = (-torch.log1p(-s.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)

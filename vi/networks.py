@@ -16,7 +16,9 @@ import math
 import torch
 from torch import nn
 
-from .features import (FACTOR_FEATURES, FACTOR_SCORES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
+from planner.policies.factor import check_factor_score
+
+from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
                        OrderState, factor_features, rank_features, state_features,
                        truth_features)
 from .mixers import PoolEncoder
@@ -93,8 +95,7 @@ class SubsetNet(nn.Module):
             if not 0.0 < init_threshold < 1.0:
                 raise ValueError(f"init_threshold must be in (0, 1), got {init_threshold!r}")
         self.factor_features = factor_features
-        if factor_score not in FACTOR_SCORES:
-            raise ValueError(f"factor_score must be one of {list(FACTOR_SCORES)}, got {factor_score!r}")
+        check_factor_score(factor_score, "factor_score")
         self.factor_score = factor_score
         if init_factor is not None:
             if not factor_features:

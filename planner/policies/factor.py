@@ -18,8 +18,15 @@ from ..context import StepContext
 from ..policy import Budget, ScoredPolicy
 from ..scores import Confidence
 
-# The StepContext properties the budget can test (what the positions are ranked by).
+# What the rule can rank and test: a property of StepContext (and of the planner's
+# vi.features.DenoiserSummary, whose factor inputs can be either).
 FACTOR_SCORES = ("confidence", "margin")
+
+
+def check_factor_score(score, name: str = "score") -> None:
+    """Refuse a `score` (passed as `name`) that is not one of FACTOR_SCORES."""
+    if score not in FACTOR_SCORES:
+        raise ValueError(f"{name} must be one of {list(FACTOR_SCORES)}, got {score!r}")
 
 
 class FactorBudget(Budget):
@@ -28,8 +35,7 @@ class FactorBudget(Budget):
     def __init__(self, f: float, score: str = "confidence"):
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0 or f == float("inf"):
             raise ValueError(f"f must be a finite number > 0, got {f!r}")
-        if score not in FACTOR_SCORES:
-            raise ValueError(f"score must be one of {list(FACTOR_SCORES)}, got {score!r}")
+        check_factor_score(score)
         self.f, self.score = float(f), score
 
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor:
