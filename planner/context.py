@@ -20,6 +20,8 @@ class StepContext:
              that keep per-sequence state index it with this, since finished rows leave
     hidden:  `[batch, length, d]` the denoiser's last hidden states, when the policy asked
     generator: the torch.Generator of this sample() call (CPU), or None
+    last_call: `[batch]` bool, rows for which this is the last call `max_nfe` allows (the loop
+             then unmasks every masked position whatever the policy chose), or None
     """
 
     logits: torch.Tensor
@@ -30,6 +32,7 @@ class StepContext:
     rows: torch.Tensor
     hidden: torch.Tensor | None = None
     generator: torch.Generator | None = None
+    last_call: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
 
     @cached_property

@@ -19,17 +19,45 @@ NEG_INF = float("-inf")
 
 @dataclass
 class Selection:
-    chosen: torch.Tensor                  # [batch, length] bool, the set r_k
-    scores: torch.Tensor | None = None    # [batch, length] the policy's scores, for traces
+    """One step's decision (docs/design.md, "Remasking").
+
+    chosen:  `[batch, length]` bool, masked positions to unmask this step (the set r_k).
+    scores:  `[batch, length]` the policy's scores, for traces.
+    remask:  `[batch, length]` bool, filled non-given positions to set back to the mask.
+    edit:    `[batch, length]` bool, filled non-given positions whose token is replaced in place.
+    tokens:  `[batch, length]` long, the token to write at chosen/edit positions where it is
+             >= 0 (a policy restoring a board it remembers); elsewhere the loop draws one.
+    banned:  `[batch, length, vocab]` bool, tokens the loop must not draw at this step.
+    revisit: `[batch]` bool, rows that take another step even when no position is masked
+             (a verification call on a completed sequence).
+    Only `chosen` is needed; one-pass policies leave the rest None.
+    """
+    chosen: torch.Tensor
+    scores: torch.Tensor | None = None
+    remask: torch.Tensor | None = None
+    edit: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None
+    banned: torch.Tensor | None = None
+    revisit: torch.Tensor | None = None
 
 
 class Policy(ABC):
     """One unmasking strategy. Its settings are its constructor arguments.
 
     `needs_hidden`: whether `select` reads `ctx.hidden` (the denoiser then returns it).
+    `revises`: whether the policy may remask or edit filled positions or revisit completed
+        rows; such a policy must bound its calls (`max_nfe`), and `sample()` enforces it.
+    `allows_empty_steps`: whether a step may unmask nothing (it still costs a call).
+    `max_nfe`: the calls per sequence the policy promises not to exceed, or None.
     """
 
     needs_hidden: bool = False
+    revises: bool = False
+    allows_empty_steps: bool = False
+    max_nfe: int | None = None
+
+    def check_max_nfe(self, max_nfe: int) -> None:
+        """Raise if `max_nfe` calls per sequence are fewer than the policy needs."""
 
     def check_denoiser(self, denoiser) -> None:
         """Called once per `sample()` call with the FrozenDenoiser, before any step; a policy

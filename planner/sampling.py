@@ -1,8 +1,11 @@
 """`planner.sample()`: the one sampling loop every policy runs in.
 
 Each step calls the frozen denoiser once on the still-active sequences, asks the policy for a
-non-empty set of masked positions, writes tokens there (greedy or temperature sampling), and
-drops the sequences that are complete, so no denoiser call is spent on a finished sequence.
+set of masked positions to unmask (and, for a revising policy, filled positions to remask or
+edit), writes tokens there (greedy or temperature sampling), and drops the sequences that are
+complete, so no denoiser call is spent on a finished sequence. A revising policy may keep a
+completed row for another (verification) call; `max_nfe` bounds every row's calls, and the
+last allowed call unmasks whatever is still masked (docs/design.md, "Remasking").
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from .tokens import choose_tokens
 
 @dataclass
 class SampleResult:
-    tokens: torch.Tensor   # [batch, length] completed sequences
-    order: torch.Tensor    # [batch, length] long, step at which each position was revealed (0-based), -1 for givens
-    nfe: torch.Tensor      # [batch] long, denoiser calls spent on each sequence
+    tokens: torch.Tensor    # [batch, length] completed sequences
+    order: torch.Tensor     # [batch, length] long, step at which each position was last written (0-based), -1 for givens
+    nfe: torch.Tensor       # [batch] long, denoiser calls spent on each sequence
+    rewrites: torch.Tensor | None = None  # [batch, length] long, times each position was remasked or edited
 
 
 @dataclass
@@ -52,19 +56,82 @@ def _as_policy(policy) -> Policy:
     raise TypeError(f"policy must be a Policy or a policy config name, got {type(policy).__name__}")
 
 
+def resolve_max_nfe(policy: Policy, max_nfe: int | None) -> int | None:
+    """The calls-per-sequence bound for this call: the caller's and the policy's, the smaller;
+    None where the policy needs none (one-pass, every step unmasks at least one position)."""
+    if max_nfe is not None:
+        if isinstance(max_nfe, bool) or not isinstance(max_nfe, int) or max_nfe < 1:
+            raise ValueError(f"max_nfe must be a positive integer or None, got {max_nfe!r}")
+        policy.check_max_nfe(max_nfe)
+    own = policy.max_nfe
+    bound = own if max_nfe is None else (max_nfe if own is None else min(own, max_nfe))
+    if bound is None and (policy.revises or policy.allows_empty_steps):
+        raise ValueError(f"{policy!r} may revisit positions or take empty steps, so it needs a "
+                         f"bound on its denoiser calls: pass max_nfe= to sample()")
+    return bound
+
+
+def _check_selection(policy: Policy, selection: Selection, masked: torch.Tensor,
+                     initial_masked: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, ...]:
+    """The selection's sets as bool tensors, refusing one the loop cannot apply."""
+    chosen = selection.chosen
+    if chosen.shape != masked.shape or chosen.dtype != torch.bool:
+        raise RuntimeError(f"{policy!r} returned a selection of shape {tuple(chosen.shape)} "
+                           f"dtype {chosen.dtype}; expected bool {tuple(masked.shape)}")
+    if (chosen & ~masked).any():
+        raise RuntimeError(f"{policy!r} chose a position that is not masked")
+    none = torch.zeros_like(masked)
+    sets = {}
+    for name in ("remask", "edit"):
+        value = getattr(selection, name)
+        if value is None:
+            sets[name] = none
+            continue
+        if not policy.revises:
+            raise RuntimeError(f"{policy!r} returned `{name}` but does not declare revises=True")
+        if value.shape != masked.shape or value.dtype != torch.bool:
+            raise RuntimeError(f"{policy!r} returned {name} of shape {tuple(value.shape)} dtype "
+                               f"{value.dtype}; expected bool {tuple(masked.shape)}")
+        if (value & ~initial_masked).any():
+            raise RuntimeError(f"{policy!r} asked to {name} a given position; givens never change")
+        if (value & masked).any():
+            raise RuntimeError(f"{policy!r} asked to {name} a position that is still masked")
+        sets[name] = value
+    remask, edit = sets["remask"], sets["edit"]
+    if (remask & edit).any():
+        raise RuntimeError(f"{policy!r} asked to remask and edit the same position")
+    revisit = selection.revisit
+    if revisit is None:
+        revisit = none[:, 0]
+    elif not policy.revises:
+        raise RuntimeError(f"{policy!r} returned `revisit` but does not declare revises=True")
+    elif revisit.shape != masked.shape[:1] or revisit.dtype != torch.bool:
+        raise RuntimeError(f"{policy!r} returned revisit of shape {tuple(revisit.shape)}; "
+                           f"expected bool {tuple(masked.shape[:1])}")
+    if selection.banned is not None and selection.banned.shape != (*masked.shape, vocab_size):
+        raise RuntimeError(f"{policy!r} returned banned of shape {tuple(selection.banned.shape)}; "
+                           f"expected {(*masked.shape, vocab_size)}")
+    if selection.tokens is not None and selection.tokens.shape != masked.shape:
+        raise RuntimeError(f"{policy!r} returned tokens of shape {tuple(selection.tokens.shape)}; "
+                           f"expected {tuple(masked.shape)}")
+    return chosen, remask, edit, revisit
+
+
 def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: torch.Tensor, *,
            generator: torch.Generator | None = None, temperature: float = 0.0,
-           mask_id: int | None = None,
+           mask_id: int | None = None, max_nfe: int | None = None,
            callbacks: Iterable[Callable[[StepRecord], None]] = ()) -> SampleResult:
     """Complete every masked position of `tokens` `[batch, length]`.
 
     denoiser: a frozen MDM; its `mask_id` marks the positions to generate, every other token
         is a given (prompt, Sudoku clue) and is never changed.
-    policy: a Policy, or the name of a config in `experiments/configs/policy/`.
+    policy: a Policy, or the name of a registered policy (`planner.policy_names()`).
     generator: a CPU torch.Generator; the same seed gives the same output.
     temperature: 0 for greedy tokens, else Gumbel-max sampling at that temperature.
     mask_id: optional; if given it must equal the denoiser's (guards tokens prepared for
         another model).
+    max_nfe: optional bound on the denoiser calls per sequence (with the policy's own bound,
+        the smaller holds); the last allowed call unmasks every position still masked.
     callbacks: called after each step with a StepRecord.
     """
     frozen = _as_frozen(denoiser)
@@ -76,12 +143,14 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
     callbacks = tuple(callbacks)
     policy.check_denoiser(frozen)
+    bound = resolve_max_nfe(policy, max_nfe)
 
     x = tokens.to(frozen.device, dtype=torch.long).clone()
     batch, length = x.shape
     initial_masked = x == frozen.mask_id
     order = torch.full((batch, length), -1, dtype=torch.long, device=x.device)
     nfe = torch.zeros(batch, dtype=torch.long, device=x.device)
+    rewrites = torch.zeros((batch, length), dtype=torch.long, device=x.device)
     state = policy.init_state(initial_masked, generator)
     active = torch.nonzero(initial_masked.any(-1)).squeeze(1)
 
@@ -92,26 +161,39 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         logits = out.logits
         logits[..., frozen.mask_id] = float("-inf")  # adapters may score the mask token
         masked = xa == frozen.mask_id
+        step = nfe[active]
+        last = (step + 1 >= bound) if bound is not None else torch.zeros_like(masked[:, 0])
         ctx = StepContext(logits=logits, tokens=xa, masked=masked,
-                          initial_masked=initial_masked[active], step=nfe[active], rows=active,
-                          hidden=out.hidden, generator=generator)
+                          initial_masked=initial_masked[active], step=step, rows=active,
+                          hidden=out.hidden, generator=generator, last_call=last)
         selection = policy.select(ctx, state)
-        chosen = selection.chosen
-        if chosen.shape != masked.shape or chosen.dtype != torch.bool:
-            raise RuntimeError(f"{policy!r} returned a selection of shape {tuple(chosen.shape)} "
-                               f"dtype {chosen.dtype}; expected bool {tuple(masked.shape)}")
-        if (chosen & ~masked).any():
-            raise RuntimeError(f"{policy!r} chose a position that is not masked")
-        if not chosen.any(-1).all():
+        chosen, remask, edit, revisit = _check_selection(policy, selection, masked,
+                                                         initial_masked[active], frozen.vocab_size)
+        if last.any():  # the bound: this row's last call completes it (edits stay allowed)
+            chosen = torch.where(last[:, None], masked, chosen)
+            remask = remask & ~last[:, None]
+            revisit = revisit & ~last
+        if not policy.allows_empty_steps and not policy.revises and not chosen.any(-1).all():
             raise RuntimeError(f"{policy!r} chose no position for some sequence")
 
-        drawn = choose_tokens(logits, temperature, generator)
-        xa = torch.where(chosen, drawn, xa)
+        draw_logits = logits
+        if selection.banned is not None:
+            draw_logits = logits.masked_fill(selection.banned, float("-inf"))
+        write = chosen | edit
+        drawn = choose_tokens(draw_logits, temperature, generator)
+        if selection.banned is not None and (write & ~torch.isfinite(draw_logits.gather(
+                -1, drawn[..., None]).squeeze(-1))).any():
+            raise RuntimeError(f"{policy!r} banned every token at a position it chose")
+        if selection.tokens is not None:   # a policy restoring tokens it remembers
+            drawn = torch.where(selection.tokens >= 0, selection.tokens, drawn)
+        xa = torch.where(write, drawn, xa).masked_fill(remask, frozen.mask_id)
         x[active] = xa
-        order[active] = torch.where(chosen, nfe[active][:, None], order[active])
+        order[active] = torch.where(write, step[:, None], order[active])
+        rewrites[active] += (remask | edit).long()
         nfe[active] += 1
         for callback in callbacks:
             callback(StepRecord(iteration, ctx, selection, xa))
         iteration += 1
-        active = active[(xa == frozen.mask_id).any(-1)]
-    return SampleResult(tokens=x, order=order, nfe=nfe)
+        keep = (xa == frozen.mask_id).any(-1) | revisit
+        active = active[keep]
+    return SampleResult(tokens=x, order=order, nfe=nfe, rewrites=rewrites)

@@ -40,16 +40,24 @@ def ragged_batch() -> torch.Tensor:
     return tokens
 
 
-def run(policy, tokens, seed=0, temperature=0.0):
+def run(policy, tokens, seed=0, temperature=0.0, max_nfe=None):
     return sample(ToyDenoiser(), policy, tokens, generator=torch.Generator().manual_seed(seed),
-                  temperature=temperature)
+                  temperature=temperature, max_nfe=max_nfe)
 
 
-def check_result(tokens, result):
+def check_result(tokens, result, policy=None):
     masked0 = tokens == MASK
     assert (result.tokens != MASK).all(), "a position was left masked"
     assert torch.equal(result.tokens[~masked0], tokens[~masked0]), "a given changed"
     assert torch.equal(result.order == -1, ~masked0), "order must be -1 exactly at givens"
+    assert (result.rewrites[~masked0] == 0).all(), "a given was rewritten"
+    if policy is not None and policy.revises:
+        # a revising policy: within its bound, every write at a step it took
+        assert policy.max_nfe is not None
+        assert (result.nfe <= policy.max_nfe).all()
+        assert (result.order < result.nfe[:, None]).all()
+        return
+    assert (result.rewrites == 0).all(), "a one-pass policy rewrote a position"
     for row in range(tokens.shape[0]):
         steps_used = result.order[row][masked0[row]]
         n = int(result.nfe[row])
@@ -66,9 +74,11 @@ def test_sample_contract(name, temperature):
     tokens = ragged_batch()
     policy = load_policy(name)
     result = run(policy, tokens, temperature=temperature)
-    check_result(tokens, result)
-    assert result.nfe[3] == 0 and result.nfe[2] == 1
-    assert (result.nfe <= (tokens == MASK).sum(-1)).all()
+    check_result(tokens, result, policy)
+    assert result.nfe[3] == 0
+    if not policy.revises:
+        assert result.nfe[2] == 1
+        assert (result.nfe <= (tokens == MASK).sum(-1)).all()
 
     again = run(load_policy(name), tokens, temperature=temperature)
     assert torch.equal(result.tokens, again.tokens)
@@ -80,17 +90,41 @@ def test_sample_contract(name, temperature):
 def test_batch_of_one(name):
     for row in ragged_batch():
         tokens = row[None]
-        result = run(load_policy(name), tokens)
-        check_result(tokens, result)
+        policy = load_policy(name)
+        result = run(policy, tokens)
+        check_result(tokens, result, policy)
+
+
+@pytest.mark.parametrize("name", policy_names())
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_max_nfe_bound(name, temperature):
+    """`max_nfe` bounds every policy: the last allowed call completes the row. A one-pass
+    policy under a bound it never reaches is bit-identical to the unbounded run."""
+    tokens = ragged_batch()
+    policy = load_policy(name)
+    bound = max(3, getattr(policy, "steps", None) or 0)
+    result = run(policy, tokens, temperature=temperature, max_nfe=bound)
+    if policy.revises:
+        check_result(tokens, result, policy)
+    assert (result.tokens != MASK).all() and (result.nfe <= bound).all()
+    assert torch.equal(result.tokens[tokens != MASK], tokens[tokens != MASK])
+    if not policy.revises:
+        free = run(load_policy(name), tokens, temperature=temperature)
+        loose = run(load_policy(name), tokens, temperature=temperature, max_nfe=LENGTH)
+        for field in ("tokens", "order", "nfe"):
+            assert torch.equal(getattr(free, field), getattr(loose, field))
 
 
 @pytest.mark.parametrize("name", [n for n in policy_names() if "steps" in knobs(n)])
 def test_step_budget(name):
     tokens = ragged_batch()
     for temperature in (0.0, 1.0):
-        result = run(load_policy(name, steps=T), tokens, seed=3, temperature=temperature)
-        check_result(tokens, result)
-        assert (result.nfe <= T).all(), f"{name} spent {result.nfe.tolist()} calls with steps={T}"
+        policy = load_policy(name, steps=T)
+        result = run(policy, tokens, seed=3, temperature=temperature)
+        check_result(tokens, result, policy)
+        # a revising policy's own bound counts its extra (edit-only) calls beyond `steps`
+        bound = policy.max_nfe if policy.revises else T
+        assert (result.nfe <= bound).all(), f"{name} spent {result.nfe.tolist()} calls with steps={T}"
 
 
 @pytest.mark.parametrize("name", policy_names())
@@ -113,7 +147,8 @@ def test_direct_select_on_ragged_rows(name):
     chosen = policy.select(ctx, state).chosen
     assert chosen.dtype == torch.bool and chosen.shape == masked.shape
     assert not (chosen & ~masked).any()
-    assert chosen.any(-1).all()
+    if not policy.revises:
+        assert chosen.any(-1).all()
 
 
 @pytest.mark.parametrize("name", policy_names())

@@ -1,0 +1,117 @@
+"""Self-verified backtracking: the verification call, what a failing board undoes, bans,
+restarts, the best board restored at the bound, and its knob errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from planner import load_policy, sample
+from planner.context import StepContext
+from planner.policies.backtrack import Backtrack
+from policy_fixtures import AlternationDenoiser
+
+VOCAB = 4   # mask + three tokens
+
+
+def board_ctx(p_written, commit_steps, step=10, last=False, initial=None):
+    """A completed row of 5 cells: cell i holds token 1 with probability p_written[i]
+    (token 2 takes the rest); `commit_steps` is what the policy recorded."""
+    n = len(p_written)
+    probs = torch.zeros(1, n, VOCAB, dtype=torch.float64)
+    p = torch.tensor(p_written, dtype=torch.float64)
+    probs[0, :, 1], probs[0, :, 2] = p, 1 - p
+    tokens = torch.ones(1, n, dtype=torch.long)
+    initial = torch.ones(1, n, dtype=torch.bool) if initial is None else torch.tensor([initial])
+    ctx = StepContext(logits=probs.clamp(min=1e-12).log().float(), tokens=tokens,
+                      masked=torch.zeros(1, n, dtype=torch.bool), initial_masked=initial,
+                      step=torch.tensor([step]), rows=torch.tensor([0]),
+                      last_call=torch.tensor([last]))
+    return ctx
+
+
+def fresh(policy, ctx, commit_steps):
+    state = policy.init_state(ctx.initial_masked, None)
+    state["commit"][0] = torch.tensor(commit_steps)
+    return state
+
+
+def test_a_board_that_passes_ends_the_row():
+    policy = Backtrack(accept=0.8)
+    ctx = board_ctx([0.99, 0.9, 0.85, 0.95, 0.81], [0, 1, 2, 3, 4])
+    sel = policy.select(ctx, fresh(policy, ctx, [0, 1, 2, 3, 4]))
+    assert not sel.chosen.any() and not sel.remask.any() and not bool(sel.revisit[0])
+
+
+def test_a_failing_board_goes_back_to_its_weakest_cell_and_bans_its_token():
+    """Cell 2 is the weakest (0.3), committed at step 1: every cell committed at step >= 1
+    (cells 1, 2, 4) is remasked, cell 2's token 1 is banned there, and the row goes on."""
+    policy = Backtrack(accept=0.8)
+    ctx = board_ctx([0.99, 0.9, 0.3, 0.95, 0.7], [0, 1, 1, 0, 3])
+    state = fresh(policy, ctx, [0, 1, 1, 0, 3])
+    sel = policy.select(ctx, state)
+    assert sel.remask[0].tolist() == [False, True, True, False, True]
+    assert bool(sel.revisit[0]) and not sel.chosen.any()
+    assert state["banned"][0, 2, 1] and int(state["banned"].sum()) == 1
+    assert state["commit"][0].tolist() == [0, -1, -1, 0, -1]
+
+
+def test_earliest_target_goes_back_to_the_first_doubtful_commit():
+    """Cells below accept: 4 (0.7, step 1) and 2 (0.3, step 3): `earliest` goes back to
+    step 1 and bans cell 4's token, `weakest` to step 3 and bans cell 2's."""
+    ctx = board_ctx([0.99, 0.9, 0.3, 0.95, 0.7], [0, 2, 3, 0, 1])
+    early = Backtrack(accept=0.8, target="earliest")
+    state = fresh(early, ctx, [0, 2, 3, 0, 1])
+    assert early.select(ctx, state).remask[0].tolist() == [False, True, True, False, True]
+    assert state["banned"][0, 4, 1]
+    weak = Backtrack(accept=0.8, target="weakest")
+    state = fresh(weak, ctx, [0, 2, 3, 0, 1])
+    assert weak.select(ctx, state).remask[0].tolist() == [False, False, True, False, False]
+    assert state["banned"][0, 2, 1]
+
+
+def test_givens_are_never_remasked_and_restart_remasks_every_other_cell():
+    ctx = board_ctx([0.99, 0.2, 0.9, 0.95, 0.9], [-1, 0, 1, -1, 2],
+                    initial=[False, True, True, False, True])
+    policy = Backtrack(accept=0.8, mode="restart")
+    state = fresh(policy, ctx, [-1, 0, 1, -1, 2])
+    sel = policy.select(ctx, state)
+    assert sel.remask[0].tolist() == [False, True, True, False, True]
+    assert int(state["passes"][0]) == 1 and not state["banned"].any()
+
+
+def test_the_best_verified_board_is_restored_at_the_last_call():
+    policy = Backtrack(accept=0.95)
+    good = board_ctx([0.9, 0.9, 0.9, 0.9, 0.9], [0, 1, 2, 3, 4])
+    state = fresh(policy, good, [0, 1, 2, 3, 4])
+    policy.select(good, state)                          # fails (0.9 < 0.95), kept as best
+    assert state["best_score"][0] == pytest.approx(0.9, abs=1e-6)
+    worse = board_ctx([0.9, 0.2, 0.9, 0.9, 0.9], [0, 1, 2, 3, 4], last=True)
+    worse.tokens[0, 1] = 2                              # a different board in hand
+    sel = policy.select(worse, state)
+    assert sel.edit[0].tolist() == [False, True, False, False, False]
+    assert sel.tokens[0, 1] == 1 and not sel.remask.any()
+
+
+def test_end_to_end_a_consistent_board_costs_one_verification_call():
+    """On the exact alternation denoiser the margin order always completes a consistent
+    board (every cell then has p = 1): one extra call verifies it, and the tokens are the
+    inner policy's."""
+    den = AlternationDenoiser(length=6)
+    x = torch.zeros(3, 6, dtype=torch.long)
+    x[1, 2] = 2
+    inner = sample(den, "topk_margin", x)
+    ours = sample(den, load_policy("backtrack", max_nfe=40), x)
+    assert torch.equal(ours.tokens, inner.tokens)
+    assert torch.equal(ours.nfe, inner.nfe + 1)
+    assert (ours.rewrites == 0).all()
+
+
+@pytest.mark.parametrize("knobs,match", [
+    ({"accept": 1.0}, "accept"), ({"accept": 0}, "accept"), ({"max_nfe": 1}, "max_nfe"),
+    ({"mode": "undo"}, "mode"), ({"target": "x"}, "target"), ({"check": "x"}, "check"),
+    ({"perturb": -1.0}, "perturb"), ({"trigger": 1.5}, "trigger"),
+    ({"inner": "p2"}, "inner"), ({"inner": "random"}, "inner"), ({"keep_best": 1}, "keep_best"),
+])
+def test_bad_knobs_name_the_value(knobs, match):
+    with pytest.raises(ValueError, match=match):
+        Backtrack(**knobs)
