@@ -42,6 +42,12 @@ class TimedPolicy(Policy):
     def __init__(self, inner: Policy):
         self.inner, self.seconds = inner, 0.0
         self.needs_hidden = inner.needs_hidden
+        # a remasking policy's loop contract travels with it (its bound, its revisions)
+        self.revises, self.allows_empty_steps = inner.revises, inner.allows_empty_steps
+        self.max_nfe = inner.max_nfe
+
+    def check_max_nfe(self, max_nfe: int) -> None:
+        self.inner.check_max_nfe(max_nfe)
 
     def init_state(self, initial_masked, generator):
         return self.inner.init_state(initial_masked, generator)

@@ -18,6 +18,11 @@ first wrong commit is one of:
 Its confidence p(v1) is binned too. Across rows, "solved by any" is what a per-sequence oracle
 choosing among these rows' orders would reach, "solved by every" the common core.
 
+Against the sweep's first row (the one-pass baseline), every other row says which failures it
+fixed (failed there, solved here) and which it broke; for a sampler that remasks or edits, a
+picture of the trajectory of its first fixed sequence is written too
+(`trajectory_<policy>_<knob>.png`, as `experiments.trajectory` draws it).
+
 Writes `failures.json`, `failures.md`, `failures.png` (the three kinds per row) and TensorBoard
 scalars `eval/<policy>/failures_<kind>` at the rounded mean NFE.
 """
@@ -41,6 +46,7 @@ from .compare import load_sweep
 from .evaluation import run_policy
 from .metrics import wilson_interval
 from .report import plt, save_figure
+from .trajectory import draw_trajectory
 
 KINDS = ("forced", "parallel", "ranked")
 # Bins of the first wrong commit's confidence p(v1), as (label, upper end).
@@ -112,12 +118,14 @@ def failures_table(rows: list[dict]) -> str:
     lines = ["| policy | knob | accuracy | NFE | failed | forced | parallel | ranked | "
              + " | ".join(f"conf {b}" for b in bins) + " | median masked |",
              "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(bins) + "---:|"]
+    lines[0] += " fixed | broke |"
+    lines[1] += "---:|---:|"
     for r in rows:
         f = r["failures"]
         lines.append(f"| {r['policy']} | {r['knob']} | {r['accuracy']:.3f} | {r['nfe_mean']:.1f} | "
                      f"{f['failed']} | " + " | ".join(str(f[k]) for k in KINDS) + " | "
                      + " | ".join(str(f["confidence_bins"][b]) for b in bins)
-                     + f" | {f['median_masked']} |")
+                     + f" | {f['median_masked']} | {r.get('fixed', '-')} | {r.get('broke', '-')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +163,16 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
         summary = summarise_failures(run.correct, trace.records)
         row = {"policy": name, "knob": label, "accuracy": float(run.correct.float().mean()),
                "nfe_mean": float(run.nfe.float().mean()), "failures": summary}
+        if correct:
+            base = correct[0]
+            row["fixed"] = int((~base & run.correct).sum())
+            row["broke"] = int((base & ~run.correct).sum())
+            policy = load_policy(name, **overrides)
+            fixed = torch.nonzero(~base & run.correct).squeeze(1)
+            if policy.revises and fixed.numel():
+                safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)
+                draw_trajectory(task, denoiser, policy, data, int(fixed[0]), settings.temperature,
+                                cfg.seed, run_dir / f"trajectory_{name}_{safe}.png")
         rows.append(row)
         correct.append(run.correct)
         logger.scalars({f"eval/{name}/failures_{k}": summary[k] for k in KINDS},
@@ -169,7 +187,8 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
              f"{v['solved']} of {len(data)}" for name, v in across.items()]
     md = (f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, seed {cfg.seed}. "
           f"The kind of each failed sequence's first wrong commit, and its confidence "
-          f"(`experiments/failures.py`).\n\n{failures_table(rows)}\n" + "\n".join(lines) + "\n")
+          f"(`experiments/failures.py`). Fixed / broke: against the first row.\n\n"
+          f"{failures_table(rows)}\n" + "\n".join(lines) + "\n")
     atomic_write_text(md, run_dir / "failures.md")
     atomic_write_text(json.dumps(result, indent=2) + "\n", run_dir / "failures.json")
     failures_plot(rows, run_dir / "failures.png", f"{cfg.title} (n={len(data)})")

@@ -21,7 +21,8 @@ def load_policy(name: str, **overrides) -> Policy:
     path = POLICY_CONFIG_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
-    cfg = OmegaConf.merge(OmegaConf.load(path), overrides)
+    # settings replace the config's values whole (a list knob may replace a single one)
+    cfg = OmegaConf.create({**OmegaConf.to_container(OmegaConf.load(path)), **overrides})
     try:
         policy = instantiate(cfg, _convert_="all")
     except InstantiationException as err:

@@ -18,9 +18,11 @@ filled cell's probability in the current context falls below `trigger`.
 `keep_best`: the best-verified board so far (by its lowest cell score) is restored in the last
 call `max_nfe` allows, if the board then in hand is incomplete or scores lower.
 
-The inner policy must be a one-pass `ScoredPolicy` whose budget does not count calls (one
-position per step or an adaptive rule: `steps: null`, threshold, factor, EB): it sees the
-row's total calls in `ctx.step`, which go on growing across passes.
+`inner` is one policy or a list (with `inner_knobs` one dict or a list of them): pass p of a
+row (its restarts so far) decodes with inner policy p mod len(inner), a portfolio of orders.
+Each must be a one-pass `ScoredPolicy` whose budget does not count calls (one position per
+step or an adaptive rule: `steps: null`, threshold, factor, EB): it sees the row's total calls
+in `ctx.step`, which go on growing across passes.
 """
 from __future__ import annotations
 
@@ -38,17 +40,25 @@ CHECKS = ("complete", "every_step")
 class Backtrack(Policy):
     revises = True
 
-    def __init__(self, inner: str = "topk_margin", inner_knobs: dict | None = None,
+    def __init__(self, inner: str | list = "topk_margin", inner_knobs: dict | list | None = None,
                  accept: float = 0.8, max_nfe: int = 111, mode: str = "backtrack",
                  target: str = "weakest", check: str = "complete", trigger: float = 0.05,
                  perturb: float = 0.1, keep_best: bool = True):
         from ..registry import load_policy
 
-        inner_policy = load_policy(inner, **(inner_knobs or {}))
-        if not isinstance(inner_policy, ScoredPolicy) or inner_policy.revises:
-            raise ValueError(f"inner must name a one-pass score + budget policy, got {inner!r} "
-                             f"({type(inner_policy).__name__})")
-        self.inner, self.inner_knobs, self._inner = inner, dict(inner_knobs or {}), inner_policy
+        names = [inner] if isinstance(inner, str) else list(inner)
+        knobs = inner_knobs if isinstance(inner_knobs, list) else [inner_knobs] * len(names)
+        if not names or len(knobs) != len(names):
+            raise ValueError(f"inner names {len(names)} policies but inner_knobs gives "
+                             f"{len(knobs)} settings; expected one per policy")
+        self._inners = []
+        for name, kw in zip(names, knobs):
+            policy = load_policy(name, **(kw or {}))
+            if not isinstance(policy, ScoredPolicy) or policy.revises:
+                raise ValueError(f"inner must name one-pass score + budget policies, got {name!r} "
+                                 f"({type(policy).__name__})")
+            self._inners.append(policy)
+        self.inner, self.inner_knobs = inner, inner_knobs
         self.accept = check_number(accept, "accept", low=0.0, high=1.0, open_low=True, open_high=True)
         self.max_nfe = check_count(max_nfe, "max_nfe", minimum=2)
         for name, value, allowed in (("mode", mode, MODES), ("target", target, TARGETS),
@@ -68,8 +78,7 @@ class Backtrack(Policy):
                 "banned": None,
                 "best": torch.full((batch, length), -1, dtype=torch.long),
                 "best_score": torch.full((batch,), -1.0, dtype=torch.float64),
-                "passes": torch.zeros(batch, dtype=torch.long),
-                "inner": self._inner.init_state(initial_masked, generator)}
+                "passes": torch.zeros(batch, dtype=torch.long)}
 
     # --- pieces -------------------------------------------------------------------------------
     def _banned(self, ctx: StepContext, state) -> torch.Tensor:
@@ -79,20 +88,33 @@ class Backtrack(Policy):
         return state["banned"][ctx.rows.cpu()].to(ctx.logits.device)
 
     def _decode(self, ctx: StepContext, banned: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
-        """The inner policy's choice on the state with the banned tokens removed; after a
-        restart, on logits perturbed by `perturb` times Gumbel noise (so its score and its
-        budget both read the same perturbed beliefs; the loop still draws from the true ones)."""
+        """The inner policy's choice on the state with the banned tokens removed. Pass p of a
+        row (restarts so far) uses inner policy p mod len(inner); once the list is used up,
+        it reads logits perturbed by `perturb` times Gumbel noise (so its score and its budget
+        both read the same perturbed beliefs; the loop still draws from the true ones)."""
         logits = ctx.logits.masked_fill(banned, NEG_INF)
         passes = state["passes"][ctx.rows.cpu()].to(logits.device)
-        if self.perturb > 0 and bool((passes > 0).any()):
+        wrapped = passes >= len(self._inners)
+        if self.perturb > 0 and bool(wrapped.any()):
             u = ctx.rand(*logits.shape).clamp(min=1e-30)
             gumbel = -torch.log(-torch.log(u).clamp(min=1e-30))
-            logits = torch.where((passes > 0)[:, None, None], logits + self.perturb * gumbel, logits)
-        inner_ctx = StepContext(logits=logits, tokens=ctx.tokens, masked=ctx.masked,
-                                initial_masked=ctx.initial_masked, step=ctx.step, rows=ctx.rows,
-                                hidden=ctx.hidden, generator=ctx.generator)
-        selection = self._inner.select(inner_ctx, state["inner"])
-        return selection.chosen, selection.scores
+            logits = torch.where(wrapped[:, None, None], logits + self.perturb * gumbel, logits)
+        chosen = torch.zeros_like(ctx.masked)
+        scores = torch.full(ctx.masked.shape, NEG_INF, dtype=torch.float32, device=logits.device)
+        which = passes % len(self._inners)
+        for i, policy in enumerate(self._inners):
+            idx = torch.nonzero(which == i).squeeze(1)
+            if not idx.numel():
+                continue
+            sub = StepContext(logits=logits[idx], tokens=ctx.tokens[idx], masked=ctx.masked[idx],
+                              initial_masked=ctx.initial_masked[idx], step=ctx.step[idx],
+                              rows=ctx.rows[idx], generator=ctx.generator,
+                              hidden=None if ctx.hidden is None else ctx.hidden[idx])
+            selection = policy.select(sub, None)
+            chosen[idx] = selection.chosen
+            if selection.scores is not None:
+                scores[idx] = selection.scores.float()
+        return chosen, scores
 
     def _go_back(self, ctx: StepContext, state, rows_back: torch.Tensor, cell_p: torch.Tensor,
                  commit: torch.Tensor, banned: torch.Tensor) -> torch.Tensor:
@@ -166,5 +188,5 @@ class Backtrack(Policy):
                 chosen = torch.where(restore[:, None], ctx.masked, chosen)
         will_complete = (ctx.masked & ~chosen).sum(-1) == 0
         revisit = (~passed & will_complete & ~go_back) | go_back
-        return Selection(chosen, scores=None if scores is None else scores.float(), remask=remask, edit=edit, tokens=tokens,
+        return Selection(chosen, scores=scores, remask=remask, edit=edit, tokens=tokens,
                          banned=banned, revisit=revisit)
