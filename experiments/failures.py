@@ -29,7 +29,6 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -41,6 +40,7 @@ from .compare import load_sweep
 from .evaluation import run_policy
 from .metrics import wilson_interval
 from .report import plt, save_figure
+from .run_folder import run_folder
 
 KINDS = ("forced", "parallel", "ranked")
 # Bins of the first wrong commit's confidence p(v1), as (label, upper end).
@@ -181,7 +181,8 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(version_base=None, config_path="configs", config_name="failures")
 def main(cfg: DictConfig) -> None:
-    failures(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("failures.json",)) as run_dir:
+        failures(cfg, run_dir)
 
 
 if __name__ == "__main__":
