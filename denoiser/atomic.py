@@ -39,6 +39,33 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def umask_modes(root: Path) -> None:
+    """Give everything under `root` the modes a plain `open` / `mkdir` would: some writers
+    (safetensors, mkstemp) create files 0600 whatever the umask."""
+    mask = current_umask()
+    for folder, dirs, files in os.walk(root):
+        for name in files:
+            p = os.path.join(folder, name)
+            executable = os.stat(p).st_mode & 0o100
+            os.chmod(p, (0o777 if executable else 0o666) & ~mask)
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
+    os.chmod(root, 0o777 & ~mask)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -160,6 +187,7 @@ def write_folder_atomically(path: str | Path, write: Callable[[Path], None],
         os.mkdir(tmp, 0o777)                                               # umask applies
         try:
             write(tmp)
+            umask_modes(tmp)
             fsync_tree(tmp)
             old = old_folder(path)
             moved = path.exists()
