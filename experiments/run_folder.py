@@ -3,7 +3,7 @@
 - checks the keys every entry point shares (`seed`, `resume`, `data.limit`), so `seed=abc`
   is refused by name instead of failing deep inside torch;
 - refuses a run folder that already holds a run (one of the files `holds` names) unless
-  `resume=true`, and a folder another process is running in (an flock on the folder), so runs
+  `resume=true`, and a folder another process is running in (an flock), so runs
   never overwrite each other;
 - copies everything printed (and a traceback) into Hydra's `<job name>.log` in the run folder,
   which otherwise stays empty since the entry points print rather than log.
@@ -86,8 +86,9 @@ def copied_to_log():
 
 @contextlib.contextmanager
 def exclusive(run_dir: Path):
-    """Hold an exclusive, non-blocking lock on the run folder for the whole run."""
-    fd = os.open(run_dir, os.O_RDONLY)
+    """Hold an exclusive, non-blocking lock on the run folder for the whole run (an flock on
+    `RUN_DIR/.lock`: the folder itself is what crash-safe writes into it lock)."""
+    fd = os.open(run_dir / ".lock", os.O_RDONLY | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
