@@ -29,7 +29,7 @@ MAKE = ["make", "-f", str(REPO / "Makefile"), f"VENV={VENV}", "-o", f"{VENV}/.in
 
 THREADS = ["train.threads=1"]
 SUDOKU_TASK = ["task.pool_size=20", "task.val_limit=4"]
-TEXT_TASK = ["task.val_limit=2"]
+TEXT_TASK = ["task.val_limit=2", "task.length=40"]     # 40: the continuation prompt is 32
 SMALL_MDM = ["denoiser.d_model=16", "denoiser.n_layers=1", "denoiser.n_heads=2", "denoiser.d_ff=32"]
 SMALL_BERT = ["denoiser.hidden_size=16", "denoiser.num_layers=1", "denoiser.num_heads=2",
               "denoiser.intermediate_size=32"]
@@ -52,12 +52,13 @@ def tiny(module: str, args: list[str]) -> list[str]:
     if module == "train_planner":
         return PLAN + (TEXT_TASK if text else SUDOKU_TASK)
     if module == "compare":
-        return ["data.limit=1", "eval.threads=1"]
+        return ["data.limit=1", "eval.threads=1"] + (["task.length=40"] if text else [])
     if module == "nll_bound":
-        return ["data.limit=2", "mc_draws=1", "eval.threads=1"]
-    if module == "bench":
-        return ["policies.batch=2", "policies.names=[topk_margin,learned]", "estimators.batch=2",
-                "estimators.draws=2", "estimators.steps=1", "lengths.lengths=[16]"]
+        return ["data.limit=2", "mc_draws=1", "eval.threads=1", "task.length=40"]
+    if module == "bench":      # a high price per call keeps the estimators' trajectories short
+        return ["policies.batch=2", "policies.names=[topk_margin,learned]", "estimators.batch=1",
+                "estimators.draws=2", "estimators.steps=1", "estimators.beta=30",
+                "lengths.lengths=[16]"]
     raise AssertionError(f"no tiny settings for experiments.{module}")
 
 
@@ -115,7 +116,7 @@ def test_make_target_listed(target, work, python_env):
 ENTRY_POINTS = {
     "evaluate": ["data.limit=2", "eval.threads=1", "hydra.run.dir=runs/evaluate/smoke"],
     "failures": ["data.limit=2", "eval.threads=1"],
-    "token_frequency": ["n_sequences=4", "out={work}/background.json"],
+    "token_frequency": ["n_sequences=4", "task.pool_size=20", "out={work}/background.json"],
 }
 
 
