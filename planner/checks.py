@@ -65,19 +65,30 @@ def check_step_output(logits: torch.Tensor, masked: torch.Tensor, vocab_size: in
                          f"([batch, length, vocab_size] with vocab_size {vocab_size})")
     if not logits.is_floating_point():
         raise TypeError(f"{where} returned logits of dtype {logits.dtype}; expected floating point")
-    others = torch.ones(vocab_size, dtype=torch.bool, device=logits.device)
-    others[mask_id] = False
-    body = logits[..., others]
-    for bad, what in ((torch.isnan(body), "NaN"), (body == float("inf"), "+inf")):
-        if bad.any():
-            first = torch.nonzero(bad)[0].clone()
-            first[2] += int(first[2] >= mask_id)      # back to a token id of the full vocabulary
-            raise ValueError(f"{where} returned {what} logits at {int(bad.sum())} cell(s) (first: "
-                             f"{_cell(first)}); logits must be finite, or -inf for a token "
-                             f"ruled out")
-    stuck = masked & ~torch.isfinite(body).any(-1)
+    # the best logit of each position over the columns but the mask's, from views (no copy of
+    # the logits: with a large vocabulary they are the biggest tensor of the step); max
+    # propagates NaN, so a NaN or +inf anywhere in a row shows in it
+    parts = [p.amax(-1) for p in (logits[..., :mask_id], logits[..., mask_id + 1:]) if p.shape[-1]]
+    if not parts:
+        best = torch.full(masked.shape, float("-inf"), device=logits.device)
+    else:
+        best = torch.maximum(*parts) if len(parts) == 2 else parts[0]
+    if not bool((~torch.isnan(best) & (best != float("inf"))).all()):
+        _refuse_not_finite(logits, mask_id, where)
+    stuck = masked & (best == float("-inf"))
     if stuck.any():
         raise ValueError(f"{where} left no token to choose at {int(stuck.sum())} masked "
                          f"position(s) (first: {_cell(torch.nonzero(stuck)[0])}): every logit "
                          f"but the mask column ({mask_id}) is -inf, so the position could never "
                          f"be filled")
+
+
+def _refuse_not_finite(logits: torch.Tensor, mask_id: int, where: str) -> None:
+    """Name the first NaN or +inf logit outside the mask column."""
+    body = logits.detach().clone()
+    body[..., mask_id] = 0.0
+    for bad, what in ((torch.isnan(body), "NaN"), (body == float("inf"), "+inf")):
+        if bad.any():
+            raise ValueError(f"{where} returned {what} logits at {int(bad.sum())} cell(s) (first: "
+                             f"{_cell(torch.nonzero(bad)[0])}); logits must be finite, or -inf "
+                             f"for a token ruled out")

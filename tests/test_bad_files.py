@@ -157,3 +157,15 @@ def test_utf8_bom_csv_loads(tmp_path, shared_data):
 def test_csv_limit_must_be_a_positive_integer(shared_data, limit):
     with pytest.raises(ValueError, match=f"limit must be a positive number of rows or None, got {limit!r}"):
         load_sudoku_csv(shared_data / "sudoku" / "rrn_style_valid_18000.csv", limit=limit)
+
+
+def test_run_policy_refuses_a_denoiser_for_another_mask_id():
+    from types import SimpleNamespace
+
+    from experiments.evaluation import run_policy
+    from policy_fixtures import ToyDenoiser
+    from tasks.eval_data import EvalData
+    task = SimpleNamespace(name="toy", vocab_size=10, mask_id=1, length=12)
+    data = EvalData(torch.ones(2, 12, dtype=torch.long), None)
+    with pytest.raises(ValueError, match=r"the denoiser has mask_id=0, but task 'toy' needs 1"):
+        run_policy(task, FrozenDenoiser(ToyDenoiser()), "topk_margin", data)

@@ -117,3 +117,13 @@ def test_check_functions_directly():
     check_step_output(logits, masked, 4, 0)
     with pytest.raises(ValueError, match="here returned logits of shape"):
         check_step_output(logits[..., :3], masked, 4, 0, where="here")
+
+
+def test_teacher_forcing_checks_the_denoiser_too():
+    from planner.order_likelihood import order_log_likelihood
+    x = torch.randint(1, VOCAB, (2, LENGTH), generator=torch.Generator().manual_seed(0))
+    generate = torch.ones(2, LENGTH, dtype=torch.bool)
+    with pytest.raises(ValueError, match="returned NaN logits"):
+        within(10, order_log_likelihood, Broken(set_cells(float("nan"))), "topk_margin", x, generate)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got 0"):
+        order_log_likelihood(ToyDenoiser(), "random_k", x, generate, generator=0)
