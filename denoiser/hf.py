@@ -17,7 +17,6 @@ Only local folders are loaded (`local_files_only=True`): nothing is downloaded.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
 import torch

@@ -15,7 +15,6 @@ import torch
 from denoiser.atomic import atomic_write_text, old_folder, recover_folder, write_folder_atomically
 from denoiser.checkpoint import load_folder, save_folder
 from experiments.report import save_figure
-from conftest import REPO
 
 
 def folder(path, value):
@@ -28,8 +27,6 @@ def kill_between_renames(path, value, env):
     code = textwrap.dedent(f"""
         import os, signal, torch
         from denoiser.atomic import write_folder_atomically
-        from denoiser.checkpoint import save_folder
-        import denoiser.checkpoint as c
         def write(tmp):
             (tmp / "config.json").write_text('{{"value": {value}}}')
             from safetensors.torch import save_file

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import planner
-from denoiser import FrozenDenoiser, MDMConfig, MDMTransformer, load_denoiser
+from denoiser import FrozenDenoiser, load_denoiser
 from denoiser.hf import HFMaskedDenoiser
 from tasks.sudoku import load_sudoku_csv
 from vi.checkpoint import load_planner

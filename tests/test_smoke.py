@@ -12,6 +12,7 @@ one folder are refused; the .log files are not empty; each entry point's help te
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -19,7 +20,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import OmegaConf
 
 from conftest import REPO
@@ -158,7 +158,6 @@ def test_resume_with_another_lr_is_refused_and_more_steps_recorded(work, python_
             "0.5 now") in proc.stderr
     proc = run([sys.executable, *base, "train.steps=3"], work, python_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    import json
     trained = json.loads((work / "runs" / "train_planner" / "sudoku" / "planner" / "config.json")
                          .read_text())["trained"]
     assert trained["steps"] == 3 and len(trained["commands"]) == 2
