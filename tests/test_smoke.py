@@ -100,7 +100,8 @@ def test_make_target(target, work, python_env):
         module = cmd[cmd.index("-m") + 1].removeprefix("experiments.")
         args = [a if not a.startswith("export_to=") else f"export_to={work / a.split('=', 1)[1]}"
                 for a in cmd[cmd.index("-m") + 2:]]
-        full = [cmd[0], "-m", f"experiments.{module}", *args, *tiny(module, args)]
+        assert cmd[0] == f"{VENV}/bin/python", cmd          # the Makefile's $(PY)
+        full = [sys.executable, "-m", f"experiments.{module}", *args, *tiny(module, args)]
         proc = run(full, work, python_env)
         assert proc.returncode == 0, f"{shlex.join(full)}\n{proc.stdout[-3000:]}{proc.stderr[-5000:]}"
     if target == "bench":
