@@ -58,7 +58,7 @@ class DenoiserTrainSettings:
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every"))
-        require_finite(self, "train", ("lr", "grad_clip"))
+        require_finite(self, "train", ("lr",))
         require_finite(self, "train", ("weight_decay", "min_lr_ratio"), strict=False)
 
 
@@ -111,7 +111,7 @@ class PlannerTrainSettings:
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every", "grad_var_every"))
-        require_finite(self, "train", ("lr", "clip_norm"))
+        require_finite(self, "train", ("lr",))
         if self.shards is not None and (self.shards < 1 or self.batch_size % self.shards):
             raise ValueError(f"train.shards must divide train.batch_size {self.batch_size}, "
                              f"got {self.shards}")
