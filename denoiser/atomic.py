@@ -133,8 +133,10 @@ def _recover(path: Path) -> None:
 def recover_folder(path: str | Path) -> None:
     """Finish or undo an interrupted folder swap into `path` and remove stale temporaries."""
     path = Path(path)
-    if not path.parent.is_dir() or not (old_folder(path).exists() or any(
-            _TEMP.match(e.name) for e in path.parent.iterdir())):
+    if not path.parent.is_dir():
+        return
+    temps = (_TEMP.match(e.name) for e in path.parent.iterdir())
+    if not old_folder(path).exists() and not any(m and m["name"] == path.name for m in temps):
         return
     with locked(path.parent):
         _recover(path)
@@ -158,10 +160,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(data: bytes, path: str | Path) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:
