@@ -17,7 +17,6 @@ Only local folders are loaded (`local_files_only=True`): nothing is downloaded.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
 import torch
@@ -42,10 +41,12 @@ def read_config_json(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no model folder at {path}")
+    from .checkpoint import read_json, recover_folder
+    recover_folder(path)
     cfg = path / "config.json"
     if not cfg.is_file():
         raise FileNotFoundError(f"{path} has no config.json: it is not a model folder")
-    return json.loads(cfg.read_text())
+    return read_json(cfg)
 
 
 def infer_kind(config: dict) -> str:
@@ -229,7 +230,16 @@ class HFMaskedDenoiser(Denoiser):
         if dtype is not None:
             load_kw[_dtype_keyword()] = dtype
         auto = AutoModelForMaskedLM if kind == "masked_lm" else AutoModel
-        model = auto.from_pretrained(str(path), **load_kw)
+        weights = path / "model.safetensors"
+        if weights.is_file():
+            from .checkpoint import check_safetensors
+            check_safetensors(weights)                # a truncated file: an error naming it
+        try:
+            model = auto.from_pretrained(str(path), **load_kw)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise ValueError(f"transformers could not load the {kind} model in {path} "
+                             f"(config.json says model_type {raw.get('model_type')!r}): "
+                             f"{type(e).__name__}: {str(e)[:800]}") from e
         if device is not None:
             model.to(device)
         model.eval()

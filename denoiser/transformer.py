@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Denoiser, DenoiserOutput
-from .checkpoint import check_compatible, load_folder, save_folder
+from .checkpoint import check_compatible, load_folder, load_state, save_folder
 
 STRUCTURES = ("sequence", "sudoku")
 
@@ -41,8 +41,11 @@ class MDMConfig:
             raise ValueError(f"mask_id {self.mask_id} must be a token id in [0, {self.vocab_size})")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
-        if self.structure == "sudoku" and self.max_length != 81:
-            raise ValueError(f"structure 'sudoku' needs max_length 81, got {self.max_length}")
+        if self.structure == "sudoku" and (self.max_length, self.mask_id) != (81, 0):
+            # another mask id would make the grid's blanks givens and some givens blanks
+            raise ValueError(f"structure 'sudoku' is the 81-cell grid of tasks.sudoku (blank 0): "
+                             f"it needs max_length 81 and mask_id 0, got max_length "
+                             f"{self.max_length} and mask_id {self.mask_id}")
 
 
 class Block(nn.Module):
@@ -108,6 +111,9 @@ class MDMTransformer(Denoiser):
     def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
         """tokens `[batch, length]` -> logits `[batch, length, vocab]` (mask logit -inf)."""
         n = tokens.shape[1]
+        if self.config.structure == "sudoku" and n != 81:
+            raise ValueError(f"this Sudoku MDM (structure 'sudoku') takes whole 81-cell grids "
+                             f"[batch, 81], got a sequence of {n} cells {tuple(tokens.shape)}")
         h = self.tok(tokens)
         if self.config.structure == "sudoku":
             h = h + self.row(self.cell_row) + self.col(self.cell_col) + self.box(self.cell_box)
@@ -140,6 +146,14 @@ class MDMTransformer(Denoiser):
         check_compatible("denoiser checkpoint", path, config, vocab_size=vocab_size,
                          max_length=max_length, mask_id=mask_id)
         fields = {k: v for k, v in config.items() if k != "model_type"}
-        model = cls(MDMConfig(**fields))
-        model.load_state_dict({k: v.to(map_location) for k, v in state.items()})
+        known = set(MDMConfig.__dataclass_fields__)
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"{Path(path) / 'config.json'} has unknown keys {unknown}; an "
+                             f"mdm_transformer config takes {sorted(known)}")
+        try:
+            model = cls(MDMConfig(**fields))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{Path(path) / 'config.json'}: {e}") from None
+        load_state(model, {k: v.to(map_location) for k, v in state.items()}, path)
         return model

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from .evaluation import frozen_for_task
+from .run_folder import run_folder
 
 SECTIONS = ("policies", "estimators", "lengths")
 
@@ -55,7 +56,8 @@ def run(cfg: DictConfig) -> dict[str, list[dict]]:
 
 @hydra.main(version_base=None, config_path="configs", config_name="bench")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    with run_folder(cfg):
+        run(cfg)
 
 
 if __name__ == "__main__":

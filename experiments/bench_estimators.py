@@ -4,7 +4,7 @@ On the frozen denoiser and one fixed batch of the task's planner-training states
 each estimator: the total gradient variance over all planner parameters (prior and
 posterior; `draws` independent gradient estimates on the same batch), the mean loss, and the
 training throughput (SVI steps and sequences per second). The networks start from a trained
-planner's prior when `planner` names one (its weights also seed the posterior), else from a
+planner's prior when `planner` names one (the posterior has its network shape), else from a
 fresh initialisation with a randomised output layer; the posterior's output layer is
 randomised too, so that P and Q differ, as they do in training.
 """
@@ -22,6 +22,7 @@ from vi.checkpoint import load_planner
 from vi.diagnostics import gradient_variance
 from vi.estimators import OneStepLOO_ELBO, RaoBlackwellLOO_ELBO, reference_elbo
 from vi.model import OrderModel
+from vi.networks import PosteriorNet
 from vi.spec import PlannerSpec
 
 
@@ -46,11 +47,14 @@ class EstimatorBench:
             raise ValueError(f"estimators.draws must be >= 2 to estimate a variance, got {self.draws}")
 
     def networks(self, frozen, structure: str):
-        prior, posterior, _ = PlannerSpec().build(frozen, structure)
+        """Prior and posterior: the trained planner's network (as its config.json records it)
+        and a posterior of the same shape, or both fresh from the default `PlannerSpec`."""
         if self.planner is not None:
-            trained, _ = load_planner(REPO_ROOT / self.planner, frozen)
-            prior.load_state_dict(trained.state_dict())
+            prior, config = load_planner(REPO_ROOT / self.planner, frozen)
+            prior.train()
+            posterior = PosteriorNet(**config["prior"])
         else:
+            prior, posterior, _ = PlannerSpec().build(frozen, structure)
             torch.nn.init.normal_(prior.head.weight, std=0.5)
         torch.nn.init.normal_(posterior.head.weight, std=0.5)
         return prior, posterior

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +26,7 @@ from planner.registry import load_policy
 from .evaluation import frozen_for_task, headline, run_policy, summarise, summarise_quality
 from .paired import paired_differences, paired_table
 from .report import difficulty_table, markdown_table, pareto_plot, write_csv
+from .run_folder import run_folder
 
 
 def sweep_points(sweep) -> list[tuple[str, str, dict]]:
@@ -124,7 +124,8 @@ def reference_line(task, data) -> str:
 
 @hydra.main(version_base=None, config_path="configs", config_name="compare")
 def main(cfg: DictConfig) -> None:
-    compare(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("results.json",)) as run_dir:
+        compare(cfg, run_dir)
 
 
 if __name__ == "__main__":

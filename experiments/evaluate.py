@@ -12,13 +12,13 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from denoiser.checkpoint import atomic_write_text
 
 from .evaluation import frozen_for_task, run_policy, summarise
+from .run_folder import run_folder
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
@@ -84,7 +84,8 @@ def show_one(task, prompt: torch.Tensor, completion: torch.Tensor, ok: bool, nfe
 
 @hydra.main(version_base=None, config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("results.json",)) as run_dir:
+        evaluate(cfg, run_dir)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,12 @@ from tasks.eval_data import EvalData
 from .metrics import bucket_accuracy, mean_interval, wilson_interval
 
 
-def frozen_for_task(model, task, device: str = "cpu") -> FrozenDenoiser:
-    """Freeze `model`, refusing one trained for another vocabulary, mask id or length."""
+def check_for_task(model, task) -> None:
+    """Refuse a denoiser (or a FrozenDenoiser) trained for another vocabulary, mask id or length:
+    its mask id would make the task's blanks givens and some givens blanks."""
     if hasattr(task, "check_model"):     # a character task checks the characters themselves
-        task.check_model("the denoiser", getattr(model, "vocabulary", None))
+        inner = model.model if isinstance(model, FrozenDenoiser) else model
+        task.check_model("the denoiser", getattr(inner, "vocabulary", None))
     for name, have, want in (("vocab_size", model.vocab_size, task.vocab_size),
                              ("mask_id", model.mask_id, task.mask_id)):
         if have != want:
@@ -27,6 +29,11 @@ def frozen_for_task(model, task, device: str = "cpu") -> FrozenDenoiser:
     if model.max_length < task.length:
         raise ValueError(f"the denoiser's max_length {model.max_length} is shorter than task "
                          f"{task.name!r}'s sequences of {task.length}")
+
+
+def frozen_for_task(model, task, device: str = "cpu") -> FrozenDenoiser:
+    """Freeze `model`, refusing one trained for another vocabulary, mask id or length."""
+    check_for_task(model, task)
     return FrozenDenoiser(model, device=device)
 
 
@@ -46,6 +53,7 @@ def run_policy(task, denoiser, policy, data: EvalData, *, batch_size: int = 256,
 
     on_step: called after every step with the batch's first index into `data` and the
     StepRecord (whose `ctx.rows` index the batch), e.g. to trace where errors start."""
+    check_for_task(denoiser, task)
     generator = torch.Generator().manual_seed(seed)
     samples, nfe = [], []
     t0 = time.perf_counter()

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -46,6 +45,7 @@ from .compare import load_sweep
 from .evaluation import run_policy
 from .metrics import wilson_interval
 from .report import plt, save_figure
+from .run_folder import run_folder
 from .trajectory import draw_trajectory
 
 KINDS = ("forced", "parallel", "ranked")
@@ -200,7 +200,8 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(version_base=None, config_path="configs", config_name="failures")
 def main(cfg: DictConfig) -> None:
-    failures(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("failures.json",)) as run_dir:
+        failures(cfg, run_dir)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from .checkpointing import RunCheckpoint
+from .run_folder import command, settings_of
+
+# what may change when a run is resumed; any other setting that differs is refused
+RESUMABLE = ("resume", "export_to", "train.threads", "train.steps")
 
 
 def setup(cfg: DictConfig) -> tuple:
@@ -40,7 +44,8 @@ def lr_at(step: int, s) -> float:
 
 def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: str,
         batch_loss: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, dict]],
-        val_metrics: Callable[[], dict[str, float]], load: Callable[[Path], object]) -> Path:
+        val_metrics: Callable[[], dict[str, float]], load: Callable[[Path], object],
+        module: str = "experiments.train_denoiser") -> Path:
     """Train `model` on `task.train_batch` for `s.steps` steps (`s`: DenoiserTrainSettings);
     returns the model folder, `<run dir>/model`.
 
@@ -53,7 +58,7 @@ def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: s
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
                             betas=(0.9, 0.98))
     data_gen = torch.Generator().manual_seed(cfg.seed)
-    checkpoint = RunCheckpoint(run_dir)
+    checkpoint = RunCheckpoint(run_dir, settings_of(cfg, RESUMABLE), command(module))
     step, saved = checkpoint.restore(cfg.resume, data_gen)
     if saved:
         model.load_state_dict(saved["model"])

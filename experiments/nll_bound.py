@@ -21,7 +21,6 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,6 +31,7 @@ from planner.registry import load_policy
 
 from .evaluation import frozen_for_task
 from .metrics import mean_interval
+from .run_folder import run_folder
 
 
 def order_nll(denoiser, policy, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int,
@@ -129,7 +129,8 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(version_base=None, config_path="configs", config_name="nll_bound")
 def main(cfg: DictConfig) -> None:
-    nll_bound(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("results.json",)) as run_dir:
+        nll_bound(cfg, run_dir)
 
 
 if __name__ == "__main__":

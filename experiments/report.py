@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from denoiser.checkpoint import atomic_write_text  # noqa: E402
+from denoiser.atomic import atomic_write, atomic_write_text  # noqa: E402
 
 COLUMNS = ["policy", "knob", "accuracy", "ci95_low", "ci95_high", "nfe_mean", "nfe_max",
            "seconds_per_sequence", "n"]
@@ -142,7 +142,7 @@ def save_figure(fig, path: Path) -> None:
     """Lay out `fig`, write it to `path` as a PNG through a temporary file (never a half-written
     plot), and close it."""
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        plt.close(fig)

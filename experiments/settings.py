@@ -1,13 +1,42 @@
 """Plain settings objects that the `train` and `eval` config groups instantiate."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
 def require_positive(settings, group: str, names: tuple[str, ...]) -> None:
     for name in names:
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{group}.{name} must be >= 1, got {getattr(settings, name)}")
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{group}.{name} must be an integer >= 1, got {value!r}")
+
+
+def require_finite(settings, group: str, names: tuple[str, ...], low: float = 0.0,
+                   strict: bool = True) -> None:
+    """Each named setting a finite number above `low` (`strict`) or at least `low`."""
+    for name in names:
+        value = getattr(settings, name)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < low or (strict and value == low):
+            raise ValueError(f"{group}.{name} must be a finite number {'>' if strict else '>='} "
+                             f"{low:g}, got {value!r}")
+
+
+def check_device(device, group: str) -> str:
+    """A device string torch can use here: `cuda` needs a CUDA build with a GPU visible."""
+    import torch
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{group}.device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = ("this torch build has no CUDA support" if torch.version.cuda is None
+               else "no CUDA GPU is visible")
+        raise ValueError(f"{group}.device={device!r}, but {why} (torch {torch.__version__}): "
+                         f"use {group}.device=cpu")
+    return str(device)
 
 
 @dataclass
@@ -29,8 +58,8 @@ class DenoiserTrainSettings:
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every"))
-        if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        require_finite(self, "train", ("lr",))
+        require_finite(self, "train", ("weight_decay", "min_lr_ratio"), strict=False)
 
 
 @dataclass
@@ -42,8 +71,8 @@ class EvalSettings:
 
     def __post_init__(self):
         require_positive(self, "eval", ("batch_size",))
-        if self.temperature < 0:
-            raise ValueError(f"eval.temperature must be >= 0, got {self.temperature}")
+        require_finite(self, "eval", ("temperature",), strict=False)
+        self.device = check_device(self.device, "eval")
 
 
 @dataclass
@@ -82,6 +111,7 @@ class PlannerTrainSettings:
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every", "grad_var_every"))
+        require_finite(self, "train", ("lr",))
         if self.shards is not None and (self.shards < 1 or self.batch_size % self.shards):
             raise ValueError(f"train.shards must divide train.batch_size {self.batch_size}, "
                              f"got {self.shards}")

@@ -19,6 +19,8 @@ from omegaconf import DictConfig
 from planner.background import save_frequency, token_frequency
 from tasks.paths import REPO_ROOT
 
+from .run_folder import run_folder
+
 
 def compute(task, n_sequences: int, seed: int, smoothing: float) -> tuple[torch.Tensor, dict]:
     """`[vocab]` frequencies of `n_sequences` training sequences of `task`, and their metadata."""
@@ -38,12 +40,14 @@ def output_path(out: str | None, task_name: str) -> Path:
 
 @hydra.main(version_base=None, config_path="configs", config_name="token_frequency")
 def main(cfg: DictConfig) -> None:
-    task = instantiate(cfg.task)
-    freq, meta = compute(task, cfg.n_sequences, cfg.seed, cfg.smoothing)
-    path = output_path(cfg.out, task.name)
-    save_frequency(path, freq, meta)
-    shown = ", ".join(f"{v}: {f:.4f}" for v, f in enumerate(freq.tolist()))
-    print(f"wrote {path} ({meta['tokens_counted']} tokens of {cfg.n_sequences} sequences)\n{shown}")
+    with run_folder(cfg):
+        task = instantiate(cfg.task)
+        freq, meta = compute(task, cfg.n_sequences, cfg.seed, cfg.smoothing)
+        path = output_path(cfg.out, task.name)
+        save_frequency(path, freq, meta)
+        shown = ", ".join(f"{v}: {f:.4f}" for v, f in enumerate(freq.tolist()))
+        print(f"wrote {path} ({meta['tokens_counted']} tokens of {cfg.n_sequences} sequences)\n"
+              f"{shown}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from pathlib import Path
 import hydra
 import torch
 import torch.nn.functional as F
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from tasks.text.ar_model import CharARTransformer
 
+from .run_folder import run_folder
 from .fit import fit, setup
 
 
@@ -50,12 +50,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         return {"loss": nll, "bits_per_char": nll / math.log(2)}
 
     return fit(cfg, run_dir, s, task, model, "an autoregressive scorer", batch_loss, val_metrics,
-               load=CharARTransformer.from_pretrained)
+               module="experiments.train_ar", load=CharARTransformer.from_pretrained)
 
 
 @hydra.main(version_base=None, config_path="configs", config_name="train_ar")
 def main(cfg: DictConfig) -> None:
-    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("checkpoints/last.pt", "model")) as run_dir:
+        train(cfg, run_dir)
 
 
 if __name__ == "__main__":

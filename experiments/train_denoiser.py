@@ -13,12 +13,12 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from denoiser import Denoiser, FrozenDenoiser, MDMTransformer, load_denoiser, masked_diffusion_loss
 
+from .run_folder import run_folder
 from .fit import fit, setup
 
 
@@ -55,12 +55,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         return metrics
 
     return fit(cfg, run_dir, s, task, model, "a denoiser", batch_loss, val_metrics,
-               load=load_denoiser)
+               module="experiments.train_denoiser", load=load_denoiser)
 
 
 @hydra.main(version_base=None, config_path="configs", config_name="train_denoiser")
 def main(cfg: DictConfig) -> None:
-    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("checkpoints/last.pt", "model")) as run_dir:
+        train(cfg, run_dir)
 
 
 if __name__ == "__main__":

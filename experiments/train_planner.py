@@ -26,7 +26,6 @@ from pathlib import Path
 import hydra
 import pyro
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -39,9 +38,14 @@ from vi.model import OrderModel
 from vi.policy import LearnedPlanner
 
 from .checkpointing import RunCheckpoint
+from .run_folder import command, run_folder, settings_of
 from .data_parallel import ShardedSVI
 from .distributed import World
 from .evaluation import frozen_for_task
+
+
+# what may change when a run is resumed; any other setting that differs is refused
+RESUMABLE = ("resume", "export_to", "train.threads", "train.steps")
 
 
 def annealed(step: int, start: float, end: float, steps: int) -> float:
@@ -85,7 +89,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     data_gen = torch.Generator().manual_seed(cfg.seed)
     val = task.load_eval(cfg.val_path, s.val_limit, "spread")
 
-    checkpoint = RunCheckpoint(run_dir)
+    checkpoint = RunCheckpoint(run_dir, settings_of(cfg, RESUMABLE),
+                               command("experiments.train_planner"))
     step, saved = checkpoint.restore(cfg.resume, data_gen)
     if saved:
         prior.load_state_dict(saved["prior"])
@@ -113,8 +118,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     def export(folder: str = "planner"):
         save_planner(run_dir / folder, prior, net_kwargs, frozen,
                      extra={"trained": {"steps": step, "task": task.name,
-                                        "command": "python -m experiments.train_planner "
-                                                   + " ".join(HydraConfig.get().overrides.task)}})
+                                        "command": checkpoint.commands[-1],
+                                        "commands": checkpoint.commands}})
 
     def validate():
         prior.eval()
@@ -183,7 +188,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
 
 @hydra.main(version_base=None, config_path="configs", config_name="train_planner")
 def main(cfg: DictConfig) -> None:
-    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("checkpoints/last.pt", "planner")) as run_dir:
+        train(cfg, run_dir)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,6 +25,7 @@ from planner import sample
 
 from .evaluation import frozen_for_task
 from .report import plt, save_figure
+from .run_folder import run_folder
 
 
 def record_steps(records: list) -> "callable":
@@ -125,7 +125,8 @@ def trajectory(cfg: DictConfig, run_dir: Path) -> dict:
 
 @hydra.main(version_base=None, config_path="configs", config_name="trajectory")
 def main(cfg: DictConfig) -> None:
-    trajectory(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with run_folder(cfg, holds=("trajectory.json",)) as run_dir:
+        trajectory(cfg, run_dir)
 
 
 if __name__ == "__main__":

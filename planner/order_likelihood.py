@@ -21,6 +21,7 @@ import torch
 
 from denoiser.base import check_tokens
 
+from .checks import check_generator, check_step_output
 from .context import StepContext
 from .sampling import _as_frozen, _as_policy
 
@@ -40,6 +41,7 @@ def order_log_likelihood(denoiser, policy, x: torch.Tensor, generate: torch.Tens
 
     generator: a CPU torch.Generator for random policies (same seed, same order).
     """
+    generator = check_generator(generator)
     frozen = _as_frozen(denoiser)
     policy = _as_policy(policy)
     check_tokens(x, frozen.vocab_size, frozen.max_length, frozen.mask_id)
@@ -62,6 +64,8 @@ def order_log_likelihood(denoiser, policy, x: torch.Tensor, generate: torch.Tens
         xa = state_tokens[active]
         out = frozen(xa, return_hidden=policy.needs_hidden)
         logits = out.logits
+        check_step_output(logits, xa == frozen.mask_id, frozen.vocab_size, frozen.mask_id,
+                          where=f"the denoiser ({type(frozen.model).__name__}) at step {int(nfe.max())}")
         logits[..., frozen.mask_id] = float("-inf")
         masked = xa == frozen.mask_id
         ctx = StepContext(logits=logits, tokens=xa, masked=masked, initial_masked=generate[active],

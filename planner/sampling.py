@@ -16,6 +16,8 @@ import torch
 
 from denoiser.base import Denoiser, FrozenDenoiser, check_tokens
 
+from .checks import (check_generator, check_step_output, check_temperature,
+                     warn_if_nothing_masked)
 from .context import StepContext
 from .policy import Policy, Selection
 from .tokens import choose_tokens
@@ -134,13 +136,13 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         the smaller holds); the last allowed call unmasks every position still masked.
     callbacks: called after each step with a StepRecord.
     """
+    temperature, generator = check_temperature(temperature), check_generator(generator)
     frozen = _as_frozen(denoiser)
     policy = _as_policy(policy)
     if mask_id is not None and mask_id != frozen.mask_id:
         raise ValueError(f"mask_id {mask_id} does not match the denoiser's mask_id {frozen.mask_id}")
     check_tokens(tokens, frozen.vocab_size, frozen.max_length, frozen.mask_id)
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    warn_if_nothing_masked(tokens, frozen.mask_id)
     callbacks = tuple(callbacks)
     policy.check_denoiser(frozen)
     bound = resolve_max_nfe(policy, max_nfe)
@@ -159,6 +161,8 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         xa = x[active]
         out = frozen(xa, return_hidden=policy.needs_hidden)
         logits = out.logits
+        check_step_output(logits, xa == frozen.mask_id, frozen.vocab_size, frozen.mask_id,
+                          where=f"the denoiser ({type(frozen.model).__name__}) at step {iteration}")
         logits[..., frozen.mask_id] = float("-inf")  # adapters may score the mask token
         masked = xa == frozen.mask_id
         step = nfe[active]

@@ -18,7 +18,19 @@ def resolve_data_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_absolute():
         return p
-    for base in (shared_data_dir(), REPO_ROOT, Path.cwd()):
-        if (base / p).exists():
-            return base / p
-    return shared_data_dir() / p
+    found = [base / p for base in (shared_data_dir(), REPO_ROOT, Path.cwd()) if (base / p).exists()]
+    refuse_ambiguous(p, found)
+    return found[0] if found else shared_data_dir() / p
+
+
+def refuse_ambiguous(path: Path, found: list[Path]) -> None:
+    """A relative path that names different files in two of the places searched is refused:
+    taking either one silently could evaluate on the wrong data."""
+    distinct = []
+    for f in found:
+        if not any(f.resolve() == d.resolve() for d in distinct):
+            distinct.append(f)
+    if len(distinct) > 1:
+        raise ValueError(f"the relative data path {str(path)!r} names {len(distinct)} different "
+                         f"files: " + " and ".join(str(d) for d in distinct)
+                         + "; pass the absolute path of the one you mean")

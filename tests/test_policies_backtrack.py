@@ -100,7 +100,7 @@ def test_end_to_end_a_consistent_board_costs_one_verification_call():
     x = torch.zeros(3, 6, dtype=torch.long)
     x[1, 2] = 2
     inner = sample(den, "topk_margin", x)
-    ours = sample(den, load_policy("backtrack", max_nfe=40), x)
+    ours = sample(den, load_policy("backtrack", max_nfe=40, inner="topk_margin", inner_knobs=None), x)
     assert torch.equal(ours.tokens, inner.tokens)
     assert torch.equal(ours.nfe, inner.nfe + 1)
     assert (ours.rewrites == 0).all()

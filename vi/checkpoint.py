@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from denoiser.base import FrozenDenoiser
-from denoiser.checkpoint import check_compatible, load_folder, save_folder
+from denoiser.checkpoint import check_compatible, load_folder, load_state, save_folder
 
 from .networks import PriorNet
 
@@ -34,16 +34,28 @@ def load_planner(path: str | Path, denoiser: FrozenDenoiser | None = None) -> tu
     if config.get("model_type") != MODEL_TYPE:
         raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
                          f"{MODEL_TYPE!r} (a planner checkpoint)")
+    for key in ("prior", "denoiser"):
+        if not isinstance(config.get(key), dict):
+            raise ValueError(f"{Path(path) / 'config.json'} has no {key!r} record (an object); a "
+                             f"planner config records the network ('prior') and the denoiser "
+                             f"it was trained for ('denoiser'), as save_planner writes them")
     if denoiser is not None:
         check_planner_for(config, path, denoiser)
-    prior = PriorNet(**config["prior"])
-    prior.load_state_dict(state)
+    try:
+        prior = PriorNet(**config["prior"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{Path(path) / 'config.json'}: its 'prior' record does not describe a "
+                         f"planner network: {e}") from None
+    load_state(prior, state, path)
     prior.eval()
     return prior, config
 
 
 def check_planner_for(config: dict, path, denoiser: FrozenDenoiser) -> None:
-    record = config["denoiser"]
+    record = config.get("denoiser")
+    if not isinstance(record, dict):
+        raise ValueError(f"{Path(path) / 'config.json'} has no 'denoiser' record: it cannot show "
+                         f"which denoiser the planner was trained for")
     check_compatible("planner checkpoint", path, record, vocab_size=denoiser.vocab_size,
                      mask_id=denoiser.mask_id, max_length=denoiser.max_length)
     if record.get("fingerprint") != denoiser.identity:

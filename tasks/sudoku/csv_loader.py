@@ -1,12 +1,15 @@
 """Loader for Sudoku CSV files in the shared format (see ../shared/data/README.md).
 
 Accepts `puzzle,solution` or `quizzes,solutions` headers, LF or CRLF, `0` or `.` for a blank,
+UTF-8 with or without a byte-order mark (another encoding is refused, naming the file and line),
 and keeps any extra columns (`givens`, `singles_only`, `se_rating`, ...) as strings. A malformed
 row raises an error naming its line number; nothing is skipped silently.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,15 +54,35 @@ def _parse_cells(text: str, *, allow_blank: bool, where: str) -> list[int]:
     return cells
 
 
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 (a leading UTF-8 byte-order mark is dropped); UTF-16/32 or
+    bytes that are not UTF-8 raise an error naming the file, the line and the byte."""
+    raw = path.read_bytes()
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            raise SudokuCSVError(f"{path}: the file is {name} text (it starts with a {name} "
+                                 f"byte-order mark); expected UTF-8 (or ASCII): convert it, e.g. "
+                                 f"iconv -f {name} -t UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise SudokuCSVError(f"{path}:{line}: byte {raw[e.start:e.start + 1]!r} at offset "
+                             f"{e.start} is not UTF-8; expected a UTF-8 (or ASCII) CSV, this one "
+                             f"may be latin-1 or UTF-16: convert it, e.g. iconv -f latin1 -t "
+                             f"UTF-8") from None
+
+
 def load_sudoku_csv(path: str | Path, limit: int | None = None) -> SudokuSet:
     """Read up to `limit` rows (all when None) of a Sudoku CSV."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no Sudoku CSV at {path}")
-    if limit is not None and limit <= 0:
-        raise ValueError(f"limit must be a positive number of rows or None, got {limit}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise ValueError(f"limit must be a positive number of rows or None, got {limit!r}")
     puzzles, solutions, extra = [], [], {}
-    with path.open(newline="") as f:
+    with io.StringIO(_read_text(path), newline="") as f:
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader)]

@@ -5,6 +5,7 @@ import random
 
 import torch
 
+from ..checks import check_count
 from ..eval_data import EvalData
 from ..paths import resolve_data_path
 from .board import LENGTH, MASK_ID, VOCAB_SIZE, is_solved, pretty
@@ -71,6 +72,8 @@ class SudokuTask:
         """
         if select not in ("first", "spread"):
             raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
+        if limit is not None:
+            check_count("limit", limit)
         data = load_sudoku_csv(resolve_data_path(path), limit=limit if select == "first" else None)
         if select == "spread" and limit is not None and limit < len(data):
             data = data.subset(torch.linspace(0, len(data) - 1, limit).round().long())
