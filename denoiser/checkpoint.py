@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .paths import resolve_folder
+
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
@@ -71,7 +73,7 @@ def write_folder_atomically(path: str | Path, write) -> None:
 
 
 def load_folder(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    path = Path(path)
+    path = resolve_folder(path)
     cfg_file, weights = path / "config.json", path / "model.safetensors"
     if not cfg_file.is_file() or not weights.is_file():
         raise FileNotFoundError(f"{path} is not a checkpoint folder: expected config.json and "

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from denoiser.base import FrozenDenoiser
 from planner import policy_names, sample
 from planner.context import StepContext
-from planner.registry import POLICY_CONFIG_DIR
+from experiments import POLICY_CONFIGS as POLICY_CONFIG_DIR  # also registers every config
 from policy_fixtures import ToyDenoiser, make_policy
 
 

@@ -33,6 +33,7 @@ class SudokuTask:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         self.pool_size, self.seed = pool_size, seed
         self.val_path, self.val_limit = val_path, val_limit
+        self.default_eval_path = val_path    # what the entry points evaluate on by default
         self._pool: torch.Tensor | None = None
 
     @property
