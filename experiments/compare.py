@@ -13,6 +13,7 @@ every row of another policy within `paired.nfe_tolerance` calls (`experiments/pa
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import hydra
@@ -26,7 +27,8 @@ from planner.registry import load_policy
 
 from .eval_source import data_path, guard_test_only, held_out_note, load_eval_data
 from .evaluation import frozen_for_task, headline, run_policy, summarise, summarise_quality
-from .paired import paired_differences, paired_table
+from .experiment_file import with_experiment_file
+from .paired import paired_differences, paired_table, unpaired_rows
 from .report import difficulty_table, markdown_table, pareto_plot, write_csv
 
 
@@ -98,13 +100,16 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
                             for col in data.buckets)
     paired = ""
     if reference is not None:
-        pairs = paired_differences(results, correct, reference, cfg.paired.nfe_tolerance)
+        tolerance = cfg.paired.nfe_tolerance
+        pairs = paired_differences(results, correct, reference, tolerance)
+        alone = unpaired_rows(results, reference, tolerance)
         paired = (f"\n### Paired differences at matched NFE ({reference} against every row "
-                  f"within {cfg.paired.nfe_tolerance} calls, on the same sequences)\n\n"
-                  f"{paired_table(pairs)}")
+                  f"within {tolerance} calls, on the same sequences)\n\n"
+                  f"{paired_table(pairs, alone, tolerance)}")
         atomic_write_text(json.dumps(pairs, indent=2) + "\n", run_dir / "paired.json")
     atomic_write_text(f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, "
-                      f"seed {cfg.seed}.\n\n{held_out_line(note)}{reference_line(task, data)}{table}{paired}"
+                      f"seed {cfg.seed}.\n\n{held_out_line(note)}{reference_line(task, data)}"
+                      f"{table}{paired}"
                       f"{by_difficulty}", run_dir / "comparison.md")
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
     pareto_plot(results, run_dir / "pareto.png", f"{cfg.title} (n={len(data)})")
@@ -136,4 +141,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = with_experiment_file(sys.argv[1:])
     main()

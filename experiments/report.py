@@ -97,6 +97,9 @@ def difficulty_table(results: list[dict], column: str) -> str:
         return ""
     head = f"| policy | knob | " + " | ".join(f"{column}={lab}" for lab in labels) + " |"
     lines = [head, "|---|---|" + "---:|" * len(labels)]
+    # every row ran on the same sequences, so one row of counts serves the table
+    counts = {lab: t["n"] for r in results for lab, t in r["buckets"].get(column, {}).items()}
+    lines.append("| n | | " + " | ".join(str(counts[lab]) for lab in labels) + " |")
     for r in results:
         table = r["buckets"].get(column, {})
         cells = [f"{table[lab]['accuracy']:.2f}" if lab in table else "" for lab in labels]

@@ -13,6 +13,15 @@ from .solver import random_grid
 from .symmetry import random_symmetry
 
 
+def rating_bin(rating: str) -> str:
+    """A Sukaku-Explainer rating ("7.2") as its whole-point bin ("7.0-7.9"); "unrated" if empty."""
+    rating = rating.strip()
+    if not rating:
+        return "unrated"
+    whole = int(float(rating))
+    return f"{whole}.0-{whole}.9"
+
+
 class SudokuTask:
     """Generated training grids and CSV validation puzzles.
 
@@ -77,6 +86,10 @@ class SudokuTask:
             data = data.subset(torch.linspace(0, len(data) - 1, limit).round().long())
         buckets = {c: data.extra[c] for c in self.BUCKET_COLUMNS
                    if c in data.extra and any(v.strip() for v in data.extra[c])}
+        if "givens" not in buckets:      # the count is in the puzzle itself
+            buckets["givens"] = [str(int(n)) for n in (data.puzzles != MASK_ID).sum(1)]
+        if "se_rating" in buckets:       # 58 distinct ratings: one bin per whole point
+            buckets["se_rating"] = [rating_bin(v) for v in buckets["se_rating"]]
         return EvalData(data.puzzles, data.solutions, buckets, data.path)
 
     @staticmethod
