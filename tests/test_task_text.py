@@ -6,7 +6,7 @@ from denoiser import MDMConfig, MDMTransformer
 from experiments.evaluation import frozen_for_task
 from tasks.text import CharVocabulary, TextTask
 
-CORPUS_CHARS = 1_115_394          # ../shared/data/README.md: tiny-shakespeare, 65 distinct characters
+CORPUS_CHARS = 1_115_394          # data/README.md: tiny-shakespeare, 65 distinct characters
 
 
 @pytest.fixture(scope="module")

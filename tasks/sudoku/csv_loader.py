@@ -1,4 +1,4 @@
-"""Loader for Sudoku CSV files in the shared format (see ../shared/data/README.md).
+"""Loader for Sudoku CSV files in the format of data/README.md.
 
 Accepts `puzzle,solution` or `quizzes,solutions` headers, LF or CRLF, `0` or `.` for a blank,
 and keeps any extra columns (`givens`, `singles_only`, `se_rating`, ...) as strings. A malformed

@@ -74,7 +74,7 @@ class SudokuTask:
     BUCKET_COLUMNS = ("givens", "singles_only", "se_rating", "se_bucket")
 
     def load_eval(self, path: str, limit: int | None = None, select: str = "first") -> EvalData:
-        """Puzzles of any Sudoku CSV in the shared format, with its difficulty columns.
+        """Puzzles of any Sudoku CSV in the format of data/README.md, with its difficulty columns.
 
         select="first" takes the first `limit` rows; "spread" takes `limit` rows evenly spread
         through the file (a file ordered by difficulty, like se_ladder.csv, keeps every level).
