@@ -42,6 +42,13 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def shared_data(data_dir) -> Path:
+    """The old name of `data_dir` (the data lived in ../shared/data before issue 12), kept so
+    that tests written against it still run."""
+    return data_dir
+
+
 @pytest.fixture
 def python_env() -> dict:
     """Environment for subprocess runs of the entry points."""
