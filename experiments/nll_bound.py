@@ -93,7 +93,8 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     data, test_only = load_eval_data(cfg, task)
     x, generate = data.references, data.prompts == task.mask_id
     print(f"NLL along {len(cfg.orders)} orders on {len(x)} windows of {data.source}", flush=True)
-    results = {"data": data.source, **held_out_note(test_only), "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
+    results = {"data": data.source, **held_out_note(test_only),
+               "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
     logger = instantiate(cfg.logger)(run_dir=run_dir)
     first = first_label = None     # the first order's per-window NLLs: the paired reference
     for entry in OmegaConf.to_container(cfg.orders, resolve=True):
