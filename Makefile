@@ -34,7 +34,7 @@ train-denoiser: setup
 train-planner: setup
 	$(PY) -m experiments.train_planner planner=sudoku_factor train.threads=1 train.steps=100 export_to=weights/sudoku-planner
 
-# the text models (README, "Text"): the MDM, the autoregressive scorer, the Hugging Face BERT,
+# the text models (docs/results/text.md): the MDM, the autoregressive scorer, the Hugging Face BERT,
 # and the text planner (on the MDM: run after it)
 train-text: setup
 	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser train.threads=1 export_to=weights/text-mdm

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import (atomic_torch_save, atomic_write_text, recover_folder,  # noqa: F401
                      write_folder_atomically)
+from .paths import resolve_folder
 
 
 def save_folder(path: str | Path, config: dict, state_dict: dict[str, torch.Tensor]) -> None:
@@ -96,7 +97,7 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: st
 
 
 def load_folder(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    path = Path(path)
+    path = resolve_folder(path)
     recover_folder(path)             # an export killed mid-swap: its previous folder comes back
     cfg_file, weights = path / "config.json", path / "model.safetensors"
     if not cfg_file.is_file() or not weights.is_file():

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .base import Denoiser, DenoiserOutput
+from .paths import resolve_folder
 
 KINDS = ("masked_lm", "llada", "dream")
 LLADA_MASK_ID = 126336  # LLaDA-8B's mask token, used when its config does not name one
@@ -38,7 +39,7 @@ _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "voc
 
 def read_config_json(path: str | Path) -> dict:
     """The raw `config.json` of a model folder, read without running any model code."""
-    path = Path(path)
+    path = resolve_folder(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no model folder at {path}")
     from .checkpoint import read_json, recover_folder
@@ -213,7 +214,7 @@ class HFMaskedDenoiser(Denoiser):
         dtype: e.g. torch.bfloat16 or "auto"; None keeps transformers' default.
         device: where to put the model (default: where transformers loads it, the CPU).
         """
-        path = Path(path)
+        path = resolve_folder(path)
         raw = read_config_json(path)
         if kind == "auto":
             kind = infer_kind(raw)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import Denoiser
+from .paths import resolve_folder
 
 
 def load_denoiser(path: str | Path, **kw) -> Denoiser:
@@ -16,6 +17,7 @@ def load_denoiser(path: str | Path, **kw) -> Denoiser:
     kind, mask_id, trust_remote_code, dtype, device, max_length)."""
     from .hf import HFMaskedDenoiser, read_config_json
 
+    path = resolve_folder(path)
     config = read_config_json(path)
     if config.get("model_type") == "mdm_transformer":
         from .transformer import MDMTransformer

@@ -84,7 +84,7 @@ class MDMTransformer(Denoiser):
         d = config.d_model
         self.tok = nn.Embedding(config.vocab_size, d)
         if config.structure == "sudoku":
-            from tasks.sudoku.board import BOX, COL, ROW, relation_ids
+            from .grid import BOX, COL, ROW, relation_ids
             self.row, self.col, self.box = nn.Embedding(9, d), nn.Embedding(9, d), nn.Embedding(9, d)
             self.register_buffer("cell_row", ROW.clone(), persistent=False)
             self.register_buffer("cell_col", COL.clone(), persistent=False)

@@ -21,6 +21,8 @@ from denoiser import FrozenDenoiser
 from planner import Policy, load_policy, policy_names, sample
 from planner.tokens import choose_tokens
 
+from .eval_source import guard_test_only
+
 
 class TimedDenoiser(FrozenDenoiser):
     def __init__(self, model):
@@ -128,6 +130,7 @@ class PolicyBench:
                              f"{self.batch}, {self.limit}")
 
     def run(self, task, model, seed: int = 0) -> list[dict]:
+        guard_test_only(self.data, {}, "policies.data")   # timing runs never need test data
         data = task.load_eval(self.data, self.limit or self.batch)
         names = self.names or policy_names()
         print(f"data: {data.source} ({len(data)} prompts, batch {self.batch}), temperature "

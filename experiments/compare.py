@@ -13,6 +13,7 @@ every row of another policy within `paired.nfe_tolerance` calls (`experiments/pa
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import hydra
@@ -23,8 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 from denoiser.checkpoint import atomic_write_text
 from planner.registry import load_policy
 
+from .eval_source import data_path, guard_test_only, held_out_note, load_eval_data
 from .evaluation import frozen_for_task, headline, run_policy, summarise, summarise_quality
-from .paired import paired_differences, paired_table
+from .experiment_file import with_experiment_file
+from .paired import paired_differences, paired_table, unpaired_rows
 from .report import difficulty_table, markdown_table, pareto_plot, write_csv
 from .run_folder import run_folder
 
@@ -54,13 +57,14 @@ def load_sweep(cfg: DictConfig) -> tuple:
         torch.set_num_threads(settings.threads)
     task = instantiate(cfg.task)
     denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
-    data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
+    data, _ = load_eval_data(cfg, task)
     points = sweep_points(OmegaConf.to_container(cfg.sweep, resolve=True))
     return settings, task, denoiser, data, points
 
 
 def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     settings, task, denoiser, data, points = load_sweep(cfg)
+    note = held_out_note(guard_test_only(data_path(cfg, task), cfg))
     print(f"comparing {len(points)} policy settings on {len(data)} sequences of {data.source}",
           flush=True)
     reference = cfg.paired.reference
@@ -77,7 +81,7 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
         policy = load_policy(name, **overrides)
         run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
                          temperature=settings.temperature, seed=cfg.seed)
-        r = {"policy": name, "knob": label, **summarise(run, data, task)}
+        r = {"policy": name, "knob": label, **note, **summarise(run, data, task)}
         results.append(r)
         correct.append(run.correct)
         step = int(round(r["nfe_mean"]))
@@ -96,13 +100,16 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
                             for col in data.buckets)
     paired = ""
     if reference is not None:
-        pairs = paired_differences(results, correct, reference, cfg.paired.nfe_tolerance)
+        tolerance = cfg.paired.nfe_tolerance
+        pairs = paired_differences(results, correct, reference, tolerance)
+        alone = unpaired_rows(results, reference, tolerance)
         paired = (f"\n### Paired differences at matched NFE ({reference} against every row "
-                  f"within {cfg.paired.nfe_tolerance} calls, on the same sequences)\n\n"
-                  f"{paired_table(pairs)}")
+                  f"within {tolerance} calls, on the same sequences)\n\n"
+                  f"{paired_table(pairs, alone, tolerance)}")
         atomic_write_text(json.dumps(pairs, indent=2) + "\n", run_dir / "paired.json")
     atomic_write_text(f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, "
-                      f"seed {cfg.seed}.\n\n{reference_line(task, data)}{table}{paired}"
+                      f"seed {cfg.seed}.\n\n{held_out_line(note)}{reference_line(task, data)}"
+                      f"{table}{paired}"
                       f"{by_difficulty}", run_dir / "comparison.md")
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
     pareto_plot(results, run_dir / "pareto.png", f"{cfg.title} (n={len(data)})")
@@ -110,6 +117,12 @@ def compare(cfg: DictConfig, run_dir: Path) -> list[dict]:
     for name in ("comparison.csv", "comparison.md", "pareto.png"):
         print(f"{name}: {run_dir / name}")
     return results
+
+
+def held_out_line(note: dict) -> str:
+    """A line above the table when the data is a test-only file the user allowed."""
+    return ("Test-only data, used because the command said `allow_test=true`.\n\n"
+            if note else "")
 
 
 def reference_line(task, data) -> str:
@@ -129,4 +142,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = with_experiment_file(sys.argv[1:])
     main()

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from denoiser.checkpoint import atomic_write_text
 
+from .eval_source import held_out_note, load_eval_data
 from .evaluation import frozen_for_task, run_policy, summarise
 from .run_folder import run_folder
 
@@ -28,11 +29,12 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     task = instantiate(cfg.task)
     denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
     policy = instantiate(cfg.policy, _convert_="all")
-    data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
+    data, test_only = load_eval_data(cfg, task)
     print(f"evaluating {policy!r} on {len(data)} sequences of {data.source}", flush=True)
     run = run_policy(task, denoiser, policy, data, batch_size=settings.batch_size,
                      temperature=settings.temperature, seed=cfg.seed, progress=True)
-    results = {"policy": OmegaConf.to_container(cfg.policy), "data": data.source, **summarise(run, data, task)}
+    results = {"policy": OmegaConf.to_container(cfg.policy), "data": data.source,
+               **held_out_note(test_only), **summarise(run, data, task)}
     atomic_write_text(json.dumps(results, indent=2) + "\n", run_dir / "results.json")
 
     logger = instantiate(cfg.logger)(run_dir=run_dir)

@@ -41,7 +41,8 @@ from denoiser.checkpoint import atomic_write_text
 from planner import StepRecord
 from planner.registry import load_policy
 
-from .compare import load_sweep
+from .compare import held_out_line, load_sweep
+from .eval_source import data_path, guard_test_only, held_out_note
 from .evaluation import run_policy
 from .metrics import wilson_interval
 from .report import plt, save_figure
@@ -147,6 +148,7 @@ def failures_plot(rows: list[dict], path: Path, title: str) -> None:
 
 def failures(cfg: DictConfig, run_dir: Path) -> dict:
     settings, task, denoiser, data, points = load_sweep(cfg)
+    note = held_out_note(guard_test_only(data_path(cfg, task), cfg))
     if not hasattr(task, "correct"):
         raise ValueError(f"task {task.name!r} has no right answer: failures need one")
     if data.references is None:
@@ -182,13 +184,13 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
               + ", ".join(f"{k} {summary[k]}" for k in KINDS), flush=True)
     logger.close()
     across = union_and_core(correct)
-    result = {"rows": rows, "across": across, "n": len(data)}
+    result = {"rows": rows, "across": across, "n": len(data), **note}
     lines = [f"- solved by {name} row: {v['accuracy']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f}), "
              f"{v['solved']} of {len(data)}" for name, v in across.items()]
     md = (f"# {cfg.title}\n\n{len(data)} sequences of `{Path(data.source).name}`, seed {cfg.seed}. "
           f"The kind of each failed sequence's first wrong commit, and its confidence "
           f"(`experiments/failures.py`). Fixed / broke: against the first row.\n\n"
-          f"{failures_table(rows)}\n" + "\n".join(lines) + "\n")
+          f"{held_out_line(note)}{failures_table(rows)}\n" + "\n".join(lines) + "\n")
     atomic_write_text(md, run_dir / "failures.md")
     atomic_write_text(json.dumps(result, indent=2) + "\n", run_dir / "failures.json")
     failures_plot(rows, run_dir / "failures.png", f"{cfg.title} (n={len(data)})")

@@ -1,4 +1,4 @@
-"""The NLL bound per character of held-out text along unmasking orders (DESIGN section 4).
+"""The NLL bound per character of held-out text along unmasking orders (docs/design.md section 4).
 
     python -m experiments.nll_bound [denoiser=text] [data.path=validation] [data.limit=N]
 
@@ -29,6 +29,7 @@ from denoiser.checkpoint import atomic_write_text
 from planner.order_likelihood import order_log_likelihood
 from planner.registry import load_policy
 
+from .eval_source import held_out_note, load_eval_data
 from .evaluation import frozen_for_task
 from .metrics import mean_interval
 from .run_folder import run_folder
@@ -89,10 +90,11 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     task = instantiate(cfg.task)
     model = instantiate(cfg.denoiser)
     denoiser = frozen_for_task(model, task, settings.device)
-    data = task.load_eval(cfg.data.path, cfg.data.limit, cfg.data.select)
+    data, test_only = load_eval_data(cfg, task)
     x, generate = data.references, data.prompts == task.mask_id
     print(f"NLL along {len(cfg.orders)} orders on {len(x)} windows of {data.source}", flush=True)
-    results = {"data": data.source, "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
+    results = {"data": data.source, **held_out_note(test_only),
+               "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
     logger = instantiate(cfg.logger)(run_dir=run_dir)
     first = first_label = None     # the first order's per-window NLLs: the paired reference
     for entry in OmegaConf.to_container(cfg.orders, resolve=True):

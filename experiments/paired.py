@@ -43,16 +43,36 @@ def paired_differences(rows: list[dict], correct: list[torch.Tensor], reference:
     return out
 
 
-def paired_table(pairs: list[dict]) -> str:
-    """The pairs as a Markdown table (accuracy differences in points)."""
+def unpaired_rows(rows: list[dict], reference: str, nfe_tolerance: float) -> list[dict]:
+    """The rows of policy `reference` that no row of another policy is within
+    `nfe_tolerance` calls of: they have no paired difference, and the table says so."""
+    return [r for r in rows if r["policy"] == reference
+            and not any(o["policy"] != reference and abs(o["nfe_mean"] - r["nfe_mean"]) <= nfe_tolerance
+                        for o in rows)]
+
+
+def interval_cell(p: dict) -> str:
+    """The 95% interval in points; with no discordant sequence the two rows solved exactly
+    the same ones, which a zero-width interval would present as certainty: say it instead."""
+    if p["only_policy"] == 0 and p["only_other"] == 0:
+        return f"none: no sequence discordant (of {p['n']})"
+    lo, hi = p["ci95"]
+    return f"{100 * lo:+.1f} to {100 * hi:+.1f}"
+
+
+def paired_table(pairs: list[dict], unpaired: list[dict] = (), nfe_tolerance: float | None = None) -> str:
+    """The pairs as a Markdown table (accuracy differences in points), then a line for each
+    reference row that has no partner within the tolerance (`unpaired_rows`)."""
+    within = "" if nfe_tolerance is None else f" within {nfe_tolerance:g} calls"
+    missing = "".join(f"\n- {r['policy']} {r['knob']} ({r['nfe_mean']:.1f} calls): no row of "
+                      f"another policy{within}, so no paired difference" for r in unpaired)
     if not pairs:
-        return "No row of another policy is within the NFE tolerance.\n"
+        return "No row of another policy is within the NFE tolerance.\n" + (missing[1:] + "\n" if missing else "")
     lines = ["| policy | knob | NFE | against | knob | NFE | difference (points) | 95% CI | "
              "solved by it only | by the other only |",
              "|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for p in pairs:
-        lo, hi = p["ci95"]
         lines.append(f"| {p['policy']} | {p['knob']} | {p['nfe']:.1f} | {p['other_policy']} | "
                      f"{p['other_knob']} | {p['other_nfe']:.1f} | {100 * p['difference']:+.1f} | "
-                     f"{100 * lo:+.1f} to {100 * hi:+.1f} | {p['only_policy']} | {p['only_other']} |")
-    return "\n".join(lines) + "\n"
+                     f"{interval_cell(p)} | {p['only_policy']} | {p['only_other']} |")
+    return "\n".join(lines) + "\n" + (f"{missing}\n" if missing else "")

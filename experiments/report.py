@@ -97,6 +97,9 @@ def difficulty_table(results: list[dict], column: str) -> str:
         return ""
     head = f"| policy | knob | " + " | ".join(f"{column}={lab}" for lab in labels) + " |"
     lines = [head, "|---|---|" + "---:|" * len(labels)]
+    # every row ran on the same sequences, so one row of counts serves the table
+    counts = {lab: t["n"] for r in results for lab, t in r["buckets"].get(column, {}).items()}
+    lines.append("| n | | " + " | ".join(str(counts[lab]) for lab in labels) + " |")
     for r in results:
         table = r["buckets"].get(column, {})
         cells = [f"{table[lab]['accuracy']:.2f}" if lab in table else "" for lab in labels]
@@ -125,7 +128,8 @@ def pareto_plot(results: list[dict], path: Path, title: str) -> None:
         x = [r["nfe_mean"] for r in pts]
         metric = [headline_metric(r) for r in pts]
         y = [m[0] for m in metric]
-        err = [[m[0] - m[1] for m in metric], [m[2] - m[0] for m in metric]]
+        # clamped at 0: at an accuracy of 1 the Wilson bound can round a hair below it
+        err = [[max(0.0, m[0] - m[1]) for m in metric], [max(0.0, m[2] - m[0]) for m in metric]]
         style = dict(lw=2.5, marker="*", ms=11) if name == "learned" else dict(lw=1.3, marker="o", ms=4)
         ax.errorbar(x, y, yerr=err, label=name, color=cmap(i % 20), capsize=2, **style)
     ax.set_xscale("log")

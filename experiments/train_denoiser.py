@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from denoiser import Denoiser, FrozenDenoiser, MDMTransformer, load_denoiser, masked_diffusion_loss
 
 from .run_folder import run_folder
+from .eval_source import guard_test_only
 from .fit import fit, setup
 
 
@@ -35,6 +36,8 @@ def validation_loss(model, task, n: int, seed: int) -> float:
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     s, task = setup(cfg)
+    if hasattr(task, "val_path"):       # validation (model selection) never on test-only data
+        guard_test_only(task.val_path, cfg, "task.val_path")
     # the denoiser config gives an MDMConfig (the project's transformer) or builds a Denoiser
     # itself (a Hugging Face model wrapped by HFMaskedDenoiser); the task fills in its shape
     built = instantiate(cfg.denoiser, vocab_size=task.vocab_size, mask_id=task.mask_id,

@@ -1,4 +1,4 @@
-"""Train the learned planner (the variational order model of DESIGN section 3) with Pyro SVI,
+"""Train the learned planner (the variational order model of docs/design.md section 3) with Pyro SVI,
 the denoiser frozen.
 
     python -m experiments.train_planner                  # Sudoku, shipped denoiser
@@ -41,6 +41,7 @@ from .checkpointing import RunCheckpoint
 from .run_folder import command, run_folder, settings_of
 from .data_parallel import ShardedSVI
 from .distributed import World
+from .eval_source import guard_test_only
 from .evaluation import frozen_for_task
 
 
@@ -55,7 +56,7 @@ def annealed(step: int, start: float, end: float, steps: int) -> float:
 def validation_metrics(task, frozen, policy, val) -> dict[str, float]:
     """val/accuracy and val/nfe of sampling with the policy where the task has a right answer
     (`task.correct`); otherwise (text) val/bits_per_char, the NLL per generated character of
-    the validation windows along the policy's own order (teacher forcing, DESIGN section 4),
+    the validation windows along the policy's own order (teacher forcing, docs/design.md section 4),
     and its val/nfe."""
     if hasattr(task, "correct"):
         result = sample(frozen, policy, val.prompts)
@@ -87,6 +88,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     elbo = s.estimator
     svi = ShardedSVI(order, elbo, optim, world, s.shards, cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
+    guard_test_only(cfg.val_path, cfg, "val_path")    # selection never on test-only data
     val = task.load_eval(cfg.val_path, s.val_limit, "spread")
 
     checkpoint = RunCheckpoint(run_dir, settings_of(cfg, RESUMABLE),

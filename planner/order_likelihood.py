@@ -7,7 +7,7 @@ the positions the policy chooses, and adds up what the denoiser gave them:
 
 For a policy whose choice is a function of the state (top-k margin, ...) this is the exact
 log-probability the sampler with that policy assigns to x. For a random order it is one draw of
-the DESIGN's ELBO without the planner terms; its expectation over the uniformly random order
+the ELBO of docs/design.md section 3 without the planner terms; its expectation over the uniformly random order
 with one position per step (`random_k`) is the MDLM / MD4 bound, which the continuous-time
 objective in `denoiser/objective.py` estimates by Monte Carlo (Sahoo et al. 2024,
 arXiv:2406.07524; Shi et al. 2024, arXiv:2406.04329). A learned planner's order goes through

@@ -2,7 +2,7 @@
 
 A policy answers, at each step, which still-masked positions to unmask. Most heuristics are
 a *score* (which positions first) combined with a *budget* (how many this step); they are kept
-apart so that any score composes with any budget (DESIGN section 2).
+apart so that any score composes with any budget (docs/design.md section 2).
 """
 from __future__ import annotations
 

@@ -9,11 +9,25 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "data"
+# What the project must never read: a `shared/` folder beside the checkout (a fresh clone has
+# none). The audit hook below turns any open() under it, in any test, into an error.
+OUTSIDE = str(REPO.parent / "shared")
 SHIPPED_SUDOKU = REPO / "weights" / "sudoku-mdm"
 
 # Two cores: keep each test process to one thread so parallel work stays predictable.
 torch.set_num_threads(1)
+
+
+def refuse_outside(event: str, args: tuple) -> None:
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if path == OUTSIDE or path.startswith(OUTSIDE + os.sep):
+            raise PermissionError(f"the project read {path}, outside the repository")
+
+
+sys.addaudithook(refuse_outside)
+os.environ.pop("MDM_DATA", None)     # the tests read the repository's data/ folder
 
 
 @pytest.fixture
@@ -22,10 +36,17 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data folder is missing: expected {SHARED_DATA}")
-    return SHARED_DATA
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"the repository's data folder is missing: expected {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data(data_dir) -> Path:
+    """The old name of `data_dir` (the data lived in ../shared/data before issue 12), kept so
+    that tests written against it still run."""
+    return data_dir
 
 
 @pytest.fixture

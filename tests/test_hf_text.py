@@ -24,7 +24,7 @@ def policy(name: str):
 
 
 @pytest.fixture(scope="module")
-def task(shared_data):
+def task(data_dir):
     return TextTask()
 
 

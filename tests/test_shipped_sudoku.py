@@ -18,8 +18,8 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def validation(shared_data):
-    return load_sudoku_csv(shared_data / "sudoku" / "rrn_style_valid_18000.csv")
+def validation(data_dir):
+    return load_sudoku_csv(data_dir / "sudoku" / "rrn_style_valid_18000.csv")
 
 
 def test_shipped_weights_are_small_and_load(shipped):

@@ -76,7 +76,7 @@ def test_training_stream_is_seeded_and_valid():
     assert is_solved(a).all()
 
 
-def test_shared_files_agree_with_the_checker(shared_data):
+def test_shared_files_agree_with_the_checker(data_dir):
     for name in ("sudoku/ye2024_sudoku_test_1000.csv", "sudoku/rrn_style_valid_18000.csv"):
-        data = load_sudoku_csv(shared_data / name, limit=200)
+        data = load_sudoku_csv(data_dir / name, limit=200)
         assert is_solved(data.solutions, data.puzzles).all()

@@ -6,11 +6,11 @@ from denoiser import MDMConfig, MDMTransformer
 from experiments.evaluation import frozen_for_task
 from tasks.text import CharVocabulary, TextTask
 
-CORPUS_CHARS = 1_115_394          # ../shared/data/README.md: tiny-shakespeare, 65 distinct characters
+CORPUS_CHARS = 1_115_394          # data/README.md: tiny-shakespeare, 65 distinct characters
 
 
 @pytest.fixture(scope="module")
-def task(shared_data):
+def task(data_dir):
     return TextTask(path="text/tinyshakespeare.txt")
 
 
@@ -50,7 +50,7 @@ def test_vocabulary_is_sorted_characters_plus_mask_and_round_trips(task):
 
 
 @pytest.mark.parametrize("prompt_chars", [0, 32])
-def test_prompts_keep_their_first_characters(shared_data, prompt_chars):
+def test_prompts_keep_their_first_characters(data_dir, prompt_chars):
     task = TextTask(prompt_chars=prompt_chars)
     data = task.load_eval("validation", limit=10)
     assert data.prompts.shape == (10, 128)
@@ -98,7 +98,7 @@ def test_a_denoiser_for_another_vocabulary_is_refused_by_name(task, tmp_path):
     frozen_for_task(_tiny_mdm(task.vocabulary), task)     # the right one is accepted
 
 
-def test_bad_settings_are_refused(shared_data):
+def test_bad_settings_are_refused(data_dir):
     with pytest.raises(ValueError, match="prompt_chars must be an integer in \\[0, 127\\]"):
         TextTask(prompt_chars=128)
     with pytest.raises(FileNotFoundError, match="no text corpus"):

@@ -14,7 +14,7 @@ L = 16   # a tiny window keeps every policy's loop short
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory, shared_data):
+def tiny_models(tmp_path_factory, data_dir):
     task = TextTask(length=L)
     root = tmp_path_factory.mktemp("text_models")
     torch.manual_seed(0)

@@ -6,8 +6,11 @@
                          loss=RaoBlackwellLOO_ELBO(num_particles=4))
     svi.step(x, masked, beta=0.1)
 
-See DESIGN section 3 for the mathematics and each module's docstring for its part.
+See docs/design.md section 3 for the mathematics and each module's docstring for its part.
+Importing the package registers the learned planner as the policy `learned`.
 """
+from planner.registry import register_policy
+
 from .estimators import (OneStepLOO_ELBO, RaoBlackwellLOO_ELBO, StepCosts, reference_elbo,
                          split_costs)
 from .exact import ExactTerms, exact_log_likelihood, exact_terms, ordered_partitions
@@ -16,9 +19,12 @@ from .model import OrderModel, RevealLikelihood
 from .networks import PosteriorNet, PriorNet, SubsetNet
 from .policy import LearnedPlanner
 from .subset import BernoulliSubset
+from .learned_policy import DEFAULTS as _LEARNED_DEFAULTS, Learned
+
+register_policy("learned", Learned, **_LEARNED_DEFAULTS)
 
 __all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
            "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",
            "RevealLikelihood", "RaoBlackwellLOO_ELBO", "OneStepLOO_ELBO", "reference_elbo",
            "StepCosts", "split_costs", "ExactTerms", "exact_terms", "exact_log_likelihood",
-           "ordered_partitions", "LearnedPlanner"]
+           "ordered_partitions", "LearnedPlanner", "Learned"]

@@ -1,4 +1,4 @@
-"""What the planner networks see at one state x^(k-1) (DESIGN section 3, "Planner network").
+"""What the planner networks see at one state x^(k-1) (docs/design.md section 3, "Planner network").
 
 The frozen denoiser's output at a state is reduced once to a per-position `DenoiserSummary`
 (top-1 probability, margin, entropy, argmax, optionally the last hidden states). The summary

@@ -21,7 +21,7 @@ WINDOW = 4
 @lru_cache(maxsize=16)
 def _pools(structure: str, length: int) -> torch.Tensor:
     if structure == "sudoku":
-        from tasks.sudoku.board import BOX, COL, ROW
+        from denoiser.grid import BOX, COL, ROW
         groups = [ROW, COL, BOX, torch.zeros_like(ROW)]
         mats = [(g[:, None] == g[None, :]).float() for g in groups]
     elif structure == "sequence":

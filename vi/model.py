@@ -1,4 +1,4 @@
-"""The variational order model as two Pyro programs (DESIGN section 3).
+"""The variational order model as two Pyro programs (docs/design.md section 3).
 
 Generative model (the prior P_theta), for a batch of clean sequences x with masked set M0:
 

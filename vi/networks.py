@@ -1,6 +1,6 @@
 """The planner networks: the prior P_theta(r | x^(k-1)) and the posterior Q_phi(r | x^(k-1), x).
 
-Both are the same small bidirectional transformer over positions (DESIGN section 3, "Planner
+Both are the same small bidirectional transformer over positions (docs/design.md section 3, "Planner
 network"): per-position features (`vi.features`), an embedding of the current token, a learned
 position embedding (plus Sudoku row / column / box embeddings with `structure="sudoku"`),
 optionally a projection of the denoiser's hidden states and the price `beta`; then a
@@ -114,7 +114,7 @@ class SubsetNet(nn.Module):
         self.pred = nn.Embedding(vocab_size, d_model) if predicted_token else None
         self.pos = nn.Embedding(max_length, d_model)
         if structure == "sudoku":
-            from tasks.sudoku.board import BOX, COL, ROW
+            from denoiser.grid import BOX, COL, ROW
             self.row, self.col, self.box = (nn.Embedding(9, d_model) for _ in range(3))
             self.register_buffer("cell_row", ROW.clone(), persistent=False)
             self.register_buffer("cell_col", COL.clone(), persistent=False)

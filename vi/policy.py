@@ -1,6 +1,6 @@
 """`LearnedPlanner`: a trained prior P_theta used as an unmasking policy in `planner.sample()`.
 
-At inference only the prior runs (DESIGN section 3): at each step the subset is drawn from
+At inference only the prior runs (docs/design.md section 3): at each step the subset is drawn from
 P_theta(r | x^(k-1)), or chosen deterministically (every p_i > threshold, else the most
 likely position).
 """

@@ -1,6 +1,6 @@
 """Reductions over ragged groups ("segments") of a flat vector, with an optional torch-scatter backend.
 
-The subset distribution of the learned planner (DESIGN.md section 3) lives on the still-masked
+The subset distribution of the learned planner (docs/design.md section 3) lives on the still-masked
 positions of each sequence, and their number differs from sequence to sequence. Rather than pad
 to `[batch, length]` and mask, the masked positions of a batch can be flattened into one vector
 `values [N]` with `segment_ids [N]` saying which sequence each belongs to; a per-sequence

@@ -1,7 +1,7 @@
 """`BernoulliSubset`: a distribution over the non-empty subsets of the still-masked positions.
 
 Independent Bernoulli draws over the available positions `M`, conditioned on the set being
-non-empty (DESIGN section 3, "The subset distribution"):
+non-empty (docs/design.md section 3, "The subset distribution"):
 
     P(S) = prod_{i in S} p_i * prod_{j in M \\ S} (1 - p_j) / Z,   Z = 1 - prod_{j in M} (1 - p_j).
 
@@ -190,7 +190,7 @@ class BernoulliSubset(TorchDistribution):
 
     def deterministic(self, threshold: float = 0.5) -> torch.Tensor:
         """`[*batch, L]` bool: every available position with p_i > threshold, or the most
-        likely one where none is; empty rows stay empty (DESIGN section 3, inference)."""
+        likely one where none is; empty rows stay empty (docs/design.md section 3, inference)."""
         over = self.available & (self.probs > threshold)
         masked_logits = self.logits.masked_fill(~self.available, -math.inf)
         top = torch.zeros_like(over).scatter(-1, masked_logits.argmax(-1, keepdim=True), True)

@@ -31,6 +31,7 @@ class AdditionTask:
     """
 
     name = "addition"
+    default_eval_path = "validation"   # what the entry points evaluate on by default
     vocab_size = VOCAB_SIZE
     mask_id = MASK_ID
     structure = "sequence"

@@ -41,6 +41,7 @@ class AlternationTask:
     """
 
     name = "alternation"
+    default_eval_path = "validation"   # what the entry points evaluate on by default
     vocab_size = VOCAB_SIZE
     mask_id = MASK_ID
     structure = "sequence"

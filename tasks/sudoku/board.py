@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import torch
 
+# the grid's geometry lives with the denoiser that is built on it (denoiser/grid.py)
+from denoiser.grid import BOX, COL, LENGTH, ROW, relation_ids
+
 MASK_ID = 0
 VOCAB_SIZE = 10
-LENGTH = 81
-
-ROW = torch.arange(LENGTH) // 9            # [81]
-COL = torch.arange(LENGTH) % 9             # [81]
-BOX = (ROW // 3) * 3 + COL // 3            # [81]
 
 # The 27 units (9 rows, 9 columns, 9 boxes) as cell indices: [27, 9]
 UNITS = torch.cat([
@@ -21,15 +19,6 @@ UNITS = torch.cat([
     torch.stack([torch.nonzero(COL == c).squeeze(1) for c in range(9)]),
     torch.stack([torch.nonzero(BOX == b).squeeze(1) for b in range(9)]),
 ])
-
-
-def relation_ids() -> torch.Tensor:
-    """Pairwise cell relation `[81, 81]` as an id in 0..7: bit 0 same row, bit 1 same column,
-    bit 2 same box. Self is 7, a non-peer 0. Used as a learned attention bias."""
-    same_row = (ROW[:, None] == ROW[None, :]).long()
-    same_col = (COL[:, None] == COL[None, :]).long()
-    same_box = (BOX[:, None] == BOX[None, :]).long()
-    return same_row + 2 * same_col + 4 * same_box
 
 
 def is_solved(grids: torch.Tensor, puzzles: torch.Tensor | None = None) -> torch.Tensor:

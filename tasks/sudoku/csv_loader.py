@@ -1,4 +1,4 @@
-"""Loader for Sudoku CSV files in the shared format (see ../shared/data/README.md).
+"""Loader for Sudoku CSV files in the format of data/README.md.
 
 Accepts `puzzle,solution` or `quizzes,solutions` headers, LF or CRLF, `0` or `.` for a blank,
 UTF-8 with or without a byte-order mark (another encoding is refused, naming the file and line),

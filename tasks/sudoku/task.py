@@ -14,6 +14,15 @@ from .solver import random_grid
 from .symmetry import random_symmetry
 
 
+def rating_bin(rating: str) -> str:
+    """A Sukaku-Explainer rating ("7.2") as its whole-point bin ("7.0-7.9"); "unrated" if empty."""
+    rating = rating.strip()
+    if not rating:
+        return "unrated"
+    whole = int(float(rating))
+    return f"{whole}.0-{whole}.9"
+
+
 class SudokuTask:
     """Generated training grids and CSV validation puzzles.
 
@@ -34,6 +43,7 @@ class SudokuTask:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         self.pool_size, self.seed = pool_size, seed
         self.val_path, self.val_limit = val_path, val_limit
+        self.default_eval_path = val_path    # what the entry points evaluate on by default
         self._pool: torch.Tensor | None = None
 
     @property
@@ -65,7 +75,7 @@ class SudokuTask:
     BUCKET_COLUMNS = ("givens", "singles_only", "se_rating", "se_bucket")
 
     def load_eval(self, path: str, limit: int | None = None, select: str = "first") -> EvalData:
-        """Puzzles of any Sudoku CSV in the shared format, with its difficulty columns.
+        """Puzzles of any Sudoku CSV in the format of data/README.md, with its difficulty columns.
 
         select="first" takes the first `limit` rows; "spread" takes `limit` rows evenly spread
         through the file (a file ordered by difficulty, like se_ladder.csv, keeps every level).
@@ -79,6 +89,10 @@ class SudokuTask:
             data = data.subset(torch.linspace(0, len(data) - 1, limit).round().long())
         buckets = {c: data.extra[c] for c in self.BUCKET_COLUMNS
                    if c in data.extra and any(v.strip() for v in data.extra[c])}
+        if "givens" not in buckets:      # the count is in the puzzle itself
+            buckets["givens"] = [str(int(n)) for n in (data.puzzles != MASK_ID).sum(1)]
+        if "se_rating" in buckets:       # 58 distinct ratings: one bin per whole point
+            buckets["se_rating"] = [rating_bin(v) for v in buckets["se_rating"]]
         return EvalData(data.puzzles, data.solutions, buckets, data.path)
 
     @staticmethod

@@ -22,7 +22,10 @@ class Corpus:
 
     @classmethod
     def load(cls, path: str | Path) -> "Corpus":
-        file = resolve_data_path(path)
+        try:
+            file = resolve_data_path(path)
+        except FileNotFoundError as err:       # it names every place tried
+            raise FileNotFoundError(f"no text corpus: {err}") from None
         if not file.is_file():
             raise FileNotFoundError(f"no text corpus at {file} (from path {str(path)!r})")
         text = file.read_text(encoding="utf-8")

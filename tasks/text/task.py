@@ -31,6 +31,7 @@ class TextTask:
     """
 
     name = "text"
+    default_eval_path = "validation"   # what the entry points evaluate on by default
     structure = "sequence"
     primary_metric = "gen_ppl"
     quality = (QualityMetric("gen_ppl", "gen PPL", lower_is_better=True, mean="geometric"),

@@ -1,5 +1,6 @@
-"""The learned planner: the prior P_theta of the variational order model (DESIGN section 3),
-trained by `python -m experiments.train_planner`, as an unmasking policy.
+"""The learned planner: the prior P_theta of the variational order model (docs/design.md,
+section 3), trained by `python -m experiments.train_planner`, as an unmasking policy. `import
+vi` registers it in the planner's registry as `learned` (vi/__init__.py).
 
 At each step the network reads the frozen denoiser's per-position statistics at the current
 state and gives every masked position an inclusion probability p_i; the subset is drawn from
@@ -13,19 +14,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks.paths import REPO_ROOT
-
-from ..context import StepContext
-from ..policy import Policy, Selection
+from denoiser.paths import resolve_folder
+from planner.context import StepContext
+from planner.policy import Policy, Selection
 
 MODES = ("deterministic", "sample")
+SHIPPED = "weights/sudoku-planner"
+# the knobs `load_policy("learned")` starts from: those of experiments/configs/policy/learned.yaml
+DEFAULTS = {"path": SHIPPED, "beta": 0.02, "mode": "deterministic", "threshold": 0.5}
 
 
 class Learned(Policy):
     def __init__(self, path: str, beta: float = 0.1, mode: str = "deterministic",
                  threshold: float = 0.5):
-        from vi.checkpoint import load_planner
-        from vi.policy import LearnedPlanner
+        from .checkpoint import load_planner
+        from .policy import LearnedPlanner
 
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -33,14 +36,14 @@ class Learned(Policy):
             raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
         if beta < 0:
             raise ValueError(f"beta must be >= 0 (nats per denoiser call), got {beta!r}")
-        self.path = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+        self.path = Path(resolve_folder(path)).resolve()
         self.beta, self.mode, self.threshold = beta, mode, threshold
         prior, self._config = load_planner(self.path)
         self._planner = LearnedPlanner(prior, beta=beta, sample=mode == "sample", threshold=threshold)
         self.needs_hidden = self._planner.needs_hidden
 
     def check_denoiser(self, denoiser) -> None:
-        from vi.checkpoint import check_planner_for
+        from .checkpoint import check_planner_for
         check_planner_for(self._config, self.path, denoiser)
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
