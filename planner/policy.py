@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from .blocks import check_block_length, check_origin, current_block
 from .context import StepContext
 
 NEG_INF = float("-inf")
@@ -27,9 +28,13 @@ class Policy(ABC):
     """One unmasking strategy. Its settings are its constructor arguments.
 
     `needs_hidden`: whether `select` reads `ctx.hidden` (the denoiser then returns it).
+    `allows_empty_steps`: whether `select` may choose no position for a row (Dream's step
+    schedule does, at steps where int(n (1 - s/t)) = 0): the loop then accepts an empty
+    selection, which still costs that row a denoiser call.
     """
 
     needs_hidden: bool = False
+    allows_empty_steps: bool = False
 
     def check_denoiser(self, denoiser) -> None:
         """Called once per `sample()` call with the FrozenDenoiser, before any step; a policy
@@ -42,7 +47,8 @@ class Policy(ABC):
 
     @abstractmethod
     def select(self, ctx: StepContext, state: Any) -> Selection:
-        """Choose a non-empty subset of `ctx.masked` for every row."""
+        """Choose a subset of `ctx.masked` for every row, non-empty unless
+        `allows_empty_steps`."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
@@ -62,8 +68,11 @@ class Budget(ABC):
 
     scores: `[batch, length]` with -inf at unmasked positions; ranked: `[batch, length]`
     position indices sorted by descending score. Returns `[batch]` long counts; the caller
-    clamps them to [1, n_masked].
+    clamps them to [1, n_masked], or to [0, n_masked] when `allows_zero` (a budget that may
+    unmask nothing at a step, as Dream's schedule does).
     """
+
+    allows_zero: bool = False
 
     @abstractmethod
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor: ...
@@ -76,18 +85,60 @@ def take_top(ranked: torch.Tensor, k: torch.Tensor, length: int) -> torch.Tensor
     return chosen.scatter(1, ranked, take_sorted)
 
 
-class ScoredPolicy(Policy):
-    """Unmask the `budget` highest-`score` masked positions."""
+def rank(scores: torch.Tensor, ctx: StepContext, alg_temp: float | None = None) -> torch.Tensor:
+    """Positions by descending score, exact ties to the lowest index (a stable sort).
 
-    def __init__(self, score: Score, budget: Budget):
+    alg_temp > 0 (Dream's `alg_temp`): a random order instead, the positions drawn one after
+    the other without replacement from softmax(score / alg_temp) over the masked positions,
+    by the Gumbel-top-k trick (rank score / alg_temp + Gumbel noise from `ctx.generator`)."""
+    if alg_temp:
+        u = torch.rand(scores.shape, generator=ctx.generator, dtype=torch.float64)
+        u = u.clamp(min=torch.finfo(torch.float64).tiny).to(scores.device)
+        scores = scores.double() / alg_temp - torch.log(-torch.log(u))
+    return torch.argsort(scores, dim=-1, descending=True, stable=True)
+
+
+def check_alg_temp(alg_temp) -> None:
+    if alg_temp is None:
+        return
+    if isinstance(alg_temp, bool) or not isinstance(alg_temp, (int, float)) or not 0 <= alg_temp < float("inf"):
+        raise ValueError(f"alg_temp must be None or a finite number >= 0 (0: no randomness), "
+                         f"got {alg_temp!r}")
+
+
+class ScoredPolicy(Policy):
+    """Unmask the `budget` highest-`score` masked positions.
+
+    block_length: None, or semi-AR blocks (`planner.blocks`): each step scores and budgets
+    only the masked positions of the current block (Fast-dLLM's threshold and factor rules in
+    blocks). block_origin: "generated" (blocks start at the first generated position, the
+    references') or "sequence". alg_temp: see `rank`.
+    """
+
+    def __init__(self, score: Score, budget: Budget, *, block_length: int | None = None,
+                 block_origin: str = "generated", alg_temp: float | None = None):
+        check_block_length(block_length)
+        check_origin(block_origin)
+        check_alg_temp(alg_temp)
         self.score, self.budget = score, budget
+        self.block_length, self.block_origin, self.alg_temp = block_length, block_origin, alg_temp
+
+    @property
+    def allows_empty_steps(self) -> bool:
+        return self.budget.allows_zero
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
+        if self.block_length is not None:
+            in_block, _, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
+                                           self.block_origin)
+            ctx = ctx.restrict(in_block)
         scores = self.score(ctx).masked_fill(~ctx.masked, NEG_INF)
-        ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
+        ranked = rank(scores, ctx, self.alg_temp)
         k = self.budget(ctx, scores, ranked)
-        k = torch.minimum(k.clamp(min=1), ctx.n_masked)
+        k = torch.minimum(k.clamp(min=0 if self.budget.allows_zero else 1), ctx.n_masked)
         return Selection(take_top(ranked, k, scores.shape[1]), scores)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r})"
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("block_length", "alg_temp")
+                        if getattr(self, k) is not None)
+        return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r}{extra})"

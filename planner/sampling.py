@@ -1,7 +1,8 @@
 """`planner.sample()`: the one sampling loop every policy runs in.
 
 Each step calls the frozen denoiser once on the still-active sequences, asks the policy for a
-non-empty set of masked positions, writes tokens there (greedy or temperature sampling), and
+set of masked positions (non-empty unless the policy `allows_empty_steps`; an empty step still
+costs the row its call), writes tokens there (greedy or temperature sampling), and
 drops the sequences that are complete, so no denoiser call is spent on a finished sequence.
 """
 from __future__ import annotations
@@ -15,7 +16,6 @@ from denoiser.base import Denoiser, FrozenDenoiser, check_tokens
 
 from .context import StepContext
 from .policy import Policy, Selection
-from .tokens import choose_tokens
 
 
 @dataclass
@@ -94,7 +94,7 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         masked = xa == frozen.mask_id
         ctx = StepContext(logits=logits, tokens=xa, masked=masked,
                           initial_masked=initial_masked[active], step=nfe[active], rows=active,
-                          hidden=out.hidden, generator=generator)
+                          hidden=out.hidden, generator=generator, temperature=temperature)
         selection = policy.select(ctx, state)
         chosen = selection.chosen
         if chosen.shape != masked.shape or chosen.dtype != torch.bool:
@@ -102,10 +102,10 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
                                f"dtype {chosen.dtype}; expected bool {tuple(masked.shape)}")
         if (chosen & ~masked).any():
             raise RuntimeError(f"{policy!r} chose a position that is not masked")
-        if not chosen.any(-1).all():
+        if not policy.allows_empty_steps and not chosen.any(-1).all():
             raise RuntimeError(f"{policy!r} chose no position for some sequence")
 
-        drawn = choose_tokens(logits, temperature, generator)
+        drawn = ctx.drawn   # the tokens a score may already have ranked (drawn once per step)
         xa = torch.where(chosen, drawn, xa)
         x[active] = xa
         order[active] = torch.where(chosen, nfe[active][:, None], order[active])

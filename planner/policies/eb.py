@@ -11,6 +11,9 @@ H in nats. The left side never decreases as U grows, so "largest prefix" is well
 gamma = 0 unmasks one position per step, together with any whose entropy is exactly zero (they
 add nothing to the sum); gamma = inf unmasks everything at once. The paper sweeps
 gamma over {0.001, 0.01, 0.1, 1}; the default 0.01 is the middle of its useful range.
+`block_length` runs the rule inside semi-AR blocks of the generated region (None: one block,
+as PC-sampler's `generate_with_eb_sampler`). Entropies are float64; ties in the order go to
+the lowest position (the reference's `torch.argsort` is not stable).
 """
 from __future__ import annotations
 
@@ -44,8 +47,8 @@ class EntropyBudget(Budget):
 
 
 class EBSampler(ScoredPolicy):
-    def __init__(self, gamma: float = 0.01, proxy: str = "entropy"):
+    def __init__(self, gamma: float = 0.01, proxy: str = "entropy", block_length: int | None = None):
         if proxy not in PROXIES:
             raise ValueError(f"proxy must be one of {sorted(PROXIES)}, got {proxy!r}")
         self.proxy = proxy
-        super().__init__(PROXIES[proxy](), EntropyBudget(gamma))
+        super().__init__(PROXIES[proxy](), EntropyBudget(gamma), block_length=block_length)

@@ -2,6 +2,9 @@
 
 Score: -H(p_i) = sum_v p_i(v) log p_i(v) (nats). Budget: `k` per step from the step schedule
 (`planner.budgets.StepSchedule`), the `k` lowest-entropy masked positions are unmasked.
+schedule="dream" with `eps` is Dream's step schedule (`planner.budgets.StepSchedule`; steps
+may unmask nothing). alg_temp (Dream's): None or 0 takes the top k; > 0 draws the k positions
+without replacement from softmax(score / alg_temp) (`planner.policy.rank`).
 """
 from __future__ import annotations
 
@@ -11,5 +14,6 @@ from ..scores import NegEntropy
 
 
 class LowestEntropy(ScoredPolicy):
-    def __init__(self, steps: int | None = None, schedule: str = "even"):
-        super().__init__(NegEntropy(), StepSchedule(steps, schedule))
+    def __init__(self, steps: int | None = None, schedule: str = "even", eps: float = 1e-3,
+                 alg_temp: float | None = None):
+        super().__init__(NegEntropy(), StepSchedule(steps, schedule, eps), alg_temp=alg_temp)
