@@ -101,6 +101,18 @@ class StepContext:
         this step writes (LLaDA's, Fast-dLLM's and PC-sampler's `x0_p`); p_i(v1) when greedy."""
         return self.probs64.gather(-1, self.drawn[..., None])[..., 0]
 
+    def sampling_view(self, top_p: float | None = None, top_k: int | None = None) -> "StepContext":
+        """This step as Dream sees it: the logits of the distribution tokens are drawn from,
+        softmax(filter(logits / temperature)) (`planner.filtering`), so `confidence`, `margin`,
+        `entropy` and `sampled_confidence` are on that distribution and `drawn` is drawn from it
+        (at temperature 1 on the divided logits; greedy at temperature 0). Its own draw: a
+        policy that ranks on it returns `drawn` in its Selection."""
+        from .filtering import sampling_logits
+
+        logits = sampling_logits(self.logits, self.temperature, top_p, top_k)
+        return replace(self, logits=logits, temperature=1.0 if self.temperature > 0 else 0.0,
+                       extras={})
+
     def restrict(self, masked: torch.Tensor) -> "StepContext":
         """This context with `masked` narrowed (to a block); the logits' statistics and the
         drawn tokens are shared, not recomputed."""

@@ -14,6 +14,7 @@ import torch
 
 from .blocks import check_block_length, check_origin, current_block
 from .context import StepContext
+from .filtering import check_top_k, check_top_p
 
 NEG_INF = float("-inf")
 
@@ -22,6 +23,8 @@ NEG_INF = float("-inf")
 class Selection:
     chosen: torch.Tensor                  # [batch, length] bool, the set r_k
     scores: torch.Tensor | None = None    # [batch, length] the policy's scores, for traces
+    tokens: torch.Tensor | None = None    # [batch, length] the tokens to write, when the policy
+                                          # drew them itself (Dream's filtered distribution)
 
 
 class Policy(ABC):
@@ -106,28 +109,50 @@ def check_alg_temp(alg_temp) -> None:
                          f"got {alg_temp!r}")
 
 
+DISTRIBUTIONS = ("model", "sampling")
+
+
+def check_distribution(distribution, top_p, top_k) -> None:
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+    check_top_p(top_p)
+    check_top_k(top_k)
+    if distribution == "model" and (top_p is not None or top_k is not None):
+        raise ValueError(f"top_p={top_p!r} / top_k={top_k!r} filter the sampling distribution: "
+                         f"they need distribution='sampling' (Dream's), got {distribution!r}")
+
+
 class ScoredPolicy(Policy):
     """Unmask the `budget` highest-`score` masked positions.
 
     block_length: None, or semi-AR blocks (`planner.blocks`): each step scores and budgets
     only the masked positions of the current block (Fast-dLLM's threshold and factor rules in
     blocks). block_origin: "generated" (blocks start at the first generated position, the
-    references') or "sequence". alg_temp: see `rank`.
+    references') or "sequence". alg_temp: see `rank`. distribution: "model" ranks on the
+    denoiser's distribution p (LLaDA, Fast-dLLM, PC-sampler); "sampling" ranks on, and draws
+    the tokens from, the tempered and top-p / top-k filtered distribution (Dream;
+    `StepContext.sampling_view`). top_p, top_k: Dream's filters, only with "sampling".
     """
 
     def __init__(self, score: Score, budget: Budget, *, block_length: int | None = None,
-                 block_origin: str = "generated", alg_temp: float | None = None):
+                 block_origin: str = "generated", alg_temp: float | None = None,
+                 distribution: str = "model", top_p: float | None = None, top_k: int | None = None):
         check_block_length(block_length)
         check_origin(block_origin)
         check_alg_temp(alg_temp)
+        check_distribution(distribution, top_p, top_k)
         self.score, self.budget = score, budget
         self.block_length, self.block_origin, self.alg_temp = block_length, block_origin, alg_temp
+        self.distribution, self.top_p, self.top_k = distribution, top_p, top_k
 
     @property
     def allows_empty_steps(self) -> bool:
         return self.budget.allows_zero
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
+        own_draw = self.distribution == "sampling"
+        if own_draw:
+            ctx = ctx.sampling_view(self.top_p, self.top_k)
         if self.block_length is not None:
             in_block, _, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
                                            self.block_origin)
@@ -136,7 +161,8 @@ class ScoredPolicy(Policy):
         ranked = rank(scores, ctx, self.alg_temp)
         k = self.budget(ctx, scores, ranked)
         k = torch.minimum(k.clamp(min=0 if self.budget.allows_zero else 1), ctx.n_masked)
-        return Selection(take_top(ranked, k, scores.shape[1]), scores)
+        return Selection(take_top(ranked, k, scores.shape[1]), scores,
+                         tokens=ctx.drawn if own_draw else None)
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("block_length", "alg_temp")

@@ -105,7 +105,9 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         if not policy.allows_empty_steps and not chosen.any(-1).all():
             raise RuntimeError(f"{policy!r} chose no position for some sequence")
 
-        drawn = ctx.drawn   # the tokens a score may already have ranked (drawn once per step)
+        # the policy's own draw (Dream's filtered distribution), else the step's draw, which a
+        # score may already have ranked (drawn once per step)
+        drawn = selection.tokens if selection.tokens is not None else ctx.drawn
         xa = torch.where(chosen, drawn, xa)
         x[active] = xa
         order[active] = torch.where(chosen, nfe[active][:, None], order[active])

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conformance import BATCHES, MASK, SEEDS, assert_same, run_project, setting
+from planner import sample
 from oracles import dream
 from planner.policies.entropy import LowestEntropy
 from planner.policies.topk_margin import TopKMargin
@@ -59,3 +60,20 @@ def test_alg_temp_draws_positions_from_the_softmax_of_the_confidence():
         counts += policy.select(ctx, None).chosen[0].float()
     expected = torch.softmax(torch.tensor(conf, dtype=torch.float64) / 0.1, 0) * trials
     assert torch.allclose(counts.double(), expected, rtol=0.1, atol=30)
+
+
+@pytest.mark.parametrize("alg", sorted(POLICIES))
+@pytest.mark.parametrize("temperature", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("top_p,top_k", [(None, None), (0.95, None), (0.9, None), (None, 3), (0.95, 3)])
+def test_dream_tempered_filtered_distribution(alg, temperature, top_p, top_k):
+    """distribution="sampling": Dream's scores on softmax(filter(logits / T)), the confidence of
+    the sampled token, tokens drawn from that distribution (top-p also changes the ranking when
+    greedy: the kept probabilities are renormalised)."""
+    for seed in SEEDS:
+        denoiser, model, prompts, tokens = setting(3, 5, GEN, seed)
+        x, rec = dream.sample(model, tokens, steps=8, alg=alg, mask_id=MASK, temperature=temperature,
+                              top_p=top_p, top_k=top_k, generator=torch.Generator().manual_seed(seed))
+        policy = POLICIES[alg](steps=8, schedule="dream", distribution="sampling", top_p=top_p, top_k=top_k)
+        result = sample(denoiser, policy, tokens, temperature=temperature,
+                        generator=torch.Generator().manual_seed(seed))
+        assert_same(result, x, rec.order, f"Dream {alg} T {temperature} top_p {top_p} top_k {top_k}")

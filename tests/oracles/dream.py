@@ -28,9 +28,28 @@ from .common import Recorder, topk_index
 NEG_INF = float("-inf")
 
 
-def confidences(logits, alg, rank_dtype=torch.float64, entropy_eps=0.0):
+def filtered(logits, temperature=0.0, top_p=None, top_k=None):
+    """`sample_tokens`' logits: / temperature, then `top_p_logits`, then `top_k_logits`."""
+    if temperature > 0:
+        logits = logits / temperature
+    if top_p is not None and top_p < 1:
+        ordered, index = torch.sort(logits, descending=True)
+        remove = torch.softmax(ordered, -1).cumsum(-1) > top_p
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.masked_fill(torch.zeros_like(remove).scatter(-1, index, remove),
+                                    torch.finfo(logits.dtype).min)
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]))[0][..., -1, None]
+        logits = logits.masked_fill(logits < kth, torch.finfo(logits.dtype).min)
+    return logits
+
+
+def confidences(logits, alg, rank_dtype=torch.float64, entropy_eps=0.0, x0=None):
     probs = torch.softmax(logits.to(rank_dtype), -1)
     if alg == "maskgit_plus":
+        if x0 is not None:                       # temperature > 0: p of the sampled token
+            return probs.gather(-1, x0[..., None])[..., 0]
         return probs.max(-1).values
     if alg == "topk_margin":
         top = probs.sort(-1, descending=True).values
@@ -42,8 +61,12 @@ def confidences(logits, alg, rank_dtype=torch.float64, entropy_eps=0.0):
 
 
 def sample(model, x, *, steps, eps=1e-3, alg="maskgit_plus", mask_id, rank_dtype=torch.float64,
-           entropy_eps=0.0):
-    """x `[B, L]` with masks at the positions to generate. Returns (x, Recorder)."""
+           entropy_eps=0.0, temperature=0.0, top_p=None, top_k=None, generator=None):
+    """x `[B, L]` with masks at the positions to generate. Returns (x, Recorder).
+
+    temperature > 0: Dream draws x0 with `Categorical(probs).sample()`; the oracle draws the
+    same law by Gumbel-max with uniform noise of the whole `[B, L, V]` step from `generator`
+    (the project's noise), so that trajectories can be compared."""
     x = x.clone()
     rec = Recorder(x, mask_id)
     timesteps = torch.linspace(1, eps, steps + 1)
@@ -51,8 +74,15 @@ def sample(model, x, *, steps, eps=1e-3, alg="maskgit_plus", mask_id, rank_dtype
         mask_index = x == mask_id
         logits = model(x)
         t, s = timesteps[i], timesteps[i + 1]
-        conf = confidences(logits[mask_index], alg, rank_dtype, entropy_eps)
-        x0 = logits[mask_index].argmax(-1)
+        logits = filtered(logits, temperature, top_p, top_k)
+        if temperature > 0:
+            u = torch.rand(logits.shape, generator=generator, dtype=torch.float64)
+            u = u.clamp(min=torch.finfo(torch.float64).tiny)
+            x0 = (logits.double() - torch.log(-torch.log(u))).argmax(-1)[mask_index]
+        else:
+            x0 = logits[mask_index].argmax(-1)
+        conf = confidences(logits[mask_index], alg, rank_dtype, entropy_eps,
+                           x0 if temperature > 0 else None)
         num_mask_token = mask_index.sum() / mask_index.shape[0]
         k = int(num_mask_token * (1 - s / t)) if i < steps - 1 else int(num_mask_token)
         full = torch.full(x.shape, NEG_INF, dtype=rank_dtype)
