@@ -16,7 +16,7 @@ import torch
 from .tokens import choose_tokens
 
 # Values derived from the logits alone, shared by a context and its restriction to a block.
-_SHARED = ("probs", "top2", "probs64", "top2_64", "confidence", "margin", "entropy",
+_SHARED = ("probs", "top2", "entropy32", "probs64", "top2_64", "confidence", "margin", "entropy",
            "sampled_confidence")
 
 
@@ -56,6 +56,12 @@ class StepContext:
     def top2(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The two largest probabilities `[batch, length, 2]` and their token ids."""
         return torch.topk(self.probs, 2, dim=-1)
+
+    @cached_property
+    def entropy32(self) -> torch.Tensor:
+        """`[batch, length]` float32 H(p_i): the learned planner's input (it was trained on it)."""
+        logp = torch.log_softmax(self.logits, dim=-1)
+        return -(self.probs * torch.where(self.probs > 0, logp, torch.zeros_like(logp))).sum(-1)
 
     @cached_property
     def probs64(self) -> torch.Tensor:

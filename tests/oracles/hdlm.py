@@ -99,3 +99,32 @@ def oracle_reveal_blocks(width: int, tau: int, n: int) -> list[int]:
                 reveal[q] = t - 1
         assert t < 10 * (n + tau * width), "the schedule did not finish"
     return reveal
+
+
+def hybrid_annealing_steps(width: int, tau: int, seq_len: int) -> list[list[int]]:
+    """`make_hybrid_annealing`'s stored steps: for each block of `width` (the last may be
+    shorter), tau + width - 1 steps; at sub-step s place j of the block gets
+    max(0, tau - 1 - max(0, s - j)); earlier blocks stay 0, later ones at tau."""
+    steps, current = [], [tau] * seq_len
+    for b, start in enumerate(range(0, seq_len, width)):
+        size = min(width, seq_len - start)
+        for s in range(tau + width - 1):
+            new = current[:]
+            for j in range(size):
+                new[start + j] = max(0, (tau - 1) - max(0, s - j))
+            steps.append(new)
+            current = new
+    return steps
+
+
+def oracle_reveal_hybrid(width: int, tau: int, n: int) -> list[int]:
+    """0-based reveal step of each of n positions under hybrid annealing (expected count over
+    all positions, revealed left to right)."""
+    reveal = [None] * n
+    for t, levels in enumerate(hybrid_annealing_steps(width, tau, n)):
+        expected = sum(Fraction(tau - lv, tau) for lv in levels)
+        for q in range(n):
+            if reveal[q] is None and expected >= q + 1:
+                reveal[q] = t
+    assert None not in reveal
+    return reveal
