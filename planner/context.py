@@ -20,6 +20,18 @@ _SHARED = ("probs", "top2", "entropy32", "probs64", "top2_64", "confidence", "ma
            "sampled_confidence")
 
 
+def check_token_ids(tokens, vocab_size: int | None = None, name: str = "tokens") -> None:
+    """A list of token ids, each in [0, vocab_size) when the vocabulary size is given."""
+    if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
+        raise ValueError(f"{name} must be a list of token ids, got {tokens!r}")
+    for t in tokens:
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise ValueError(f"{name} must hold non-negative integer token ids, got {t!r}")
+        if vocab_size is not None and t >= vocab_size:
+            raise ValueError(f"{name} holds token id {t}, outside the denoiser's vocabulary "
+                             f"[0, {vocab_size})")
+
+
 @dataclass
 class StepContext:
     """The state of the still-active sequences at one step.
@@ -118,6 +130,14 @@ class StepContext:
         logits = sampling_logits(self.logits, self.temperature, top_p, top_k)
         return replace(self, logits=logits, temperature=1.0 if self.temperature > 0 else 0.0,
                        extras={})
+
+    def banning(self, tokens) -> "StepContext":
+        """This step with the logits of `tokens` at -inf (LLaDA's `logits_eos_inf`): they are
+        never drawn and the scores are renormalised without them. Its own draw."""
+        check_token_ids(tokens, self.logits.shape[-1], "ban_tokens")
+        logits = self.logits.clone()
+        logits[..., list(tokens)] = float("-inf")
+        return replace(self, logits=logits, extras={})
 
     def restrict(self, masked: torch.Tensor) -> "StepContext":
         """This context with `masked` narrowed (to a block); the logits' statistics and the

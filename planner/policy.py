@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .blocks import check_block_length, check_origin, current_block
-from .context import StepContext
+from .context import StepContext, check_token_ids
 from .filtering import check_top_k, check_top_p
 
 NEG_INF = float("-inf")
@@ -122,6 +122,17 @@ def check_distribution(distribution, top_p, top_k) -> None:
                          f"they need distribution='sampling' (Dream's), got {distribution!r}")
 
 
+def token_view(ctx: StepContext, distribution: str, top_p, top_k, ban_tokens) -> tuple[StepContext, bool]:
+    """The context a policy ranks and draws on, and whether it draws its own tokens: the
+    banned tokens' logits at -inf (LLaDA's `logits_eos_inf`), then Dream's sampling view."""
+    own = False
+    if ban_tokens:
+        ctx, own = ctx.banning(ban_tokens), True
+    if distribution == "sampling":
+        ctx, own = ctx.sampling_view(top_p, top_k), True
+    return ctx, own
+
+
 class ScoredPolicy(Policy):
     """Unmask the `budget` highest-`score` masked positions.
 
@@ -132,16 +143,21 @@ class ScoredPolicy(Policy):
     denoiser's distribution p (LLaDA, Fast-dLLM, PC-sampler); "sampling" ranks on, and draws
     the tokens from, the tempered and top-p / top-k filtered distribution (Dream;
     `StepContext.sampling_view`). top_p, top_k: Dream's filters, only with "sampling".
+    ban_tokens: token ids never written and left out of the scores' distribution (LLaDA's
+    `logits_eos_inf` bans its EOS id).
     """
 
     def __init__(self, score: Score, budget: Budget, *, block_length: int | None = None,
                  block_origin: str = "generated", alg_temp: float | None = None,
-                 distribution: str = "model", top_p: float | None = None, top_k: int | None = None):
+                 distribution: str = "model", top_p: float | None = None, top_k: int | None = None,
+                 ban_tokens=()):
         check_block_length(block_length)
         check_origin(block_origin)
         check_alg_temp(alg_temp)
         check_distribution(distribution, top_p, top_k)
+        check_token_ids(ban_tokens, name="ban_tokens")
         self.score, self.budget = score, budget
+        self.ban_tokens = tuple(ban_tokens)
         self.block_length, self.block_origin, self.alg_temp = block_length, block_origin, alg_temp
         self.distribution, self.top_p, self.top_k = distribution, top_p, top_k
 
@@ -150,9 +166,7 @@ class ScoredPolicy(Policy):
         return self.budget.allows_zero
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
-        own_draw = self.distribution == "sampling"
-        if own_draw:
-            ctx = ctx.sampling_view(self.top_p, self.top_k)
+        ctx, own_draw = token_view(ctx, self.distribution, self.top_p, self.top_k, self.ban_tokens)
         if self.block_length is not None:
             in_block, _, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
                                            self.block_origin)
@@ -165,6 +179,8 @@ class ScoredPolicy(Policy):
                          tokens=ctx.drawn if own_draw else None)
 
     def __repr__(self) -> str:
-        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("block_length", "alg_temp")
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("block_length", "alg_temp", "top_p", "top_k")
                         if getattr(self, k) is not None)
+        extra += "".join(f", {k}={getattr(self, k)!r}" for k, default in
+                         (("distribution", "model"), ("ban_tokens", ())) if getattr(self, k) != default)
         return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r}{extra})"

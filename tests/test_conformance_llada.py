@@ -126,3 +126,44 @@ def test_eb_sampler(gamma, block_length, prompt_length):
         result = run_project(denoiser, EBSampler(gamma=gamma, block_length=block_length), tokens)
         assert_same(result, torch.stack(xs), torch.stack(orders),
                     f"EB gamma {gamma} block {block_length} seed {seed}")
+
+
+@pytest.mark.parametrize("logits_eos_inf", [False, True])
+@pytest.mark.parametrize("confidence_eos_eot_inf", [False, True])
+@pytest.mark.parametrize("block_length,steps", [(16, 16), (8, 8), (4, 8)])
+def test_llada_eos_options(logits_eos_inf, confidence_eos_eot_inf, block_length, steps):
+    """LLaDA's logits_eos_inf (ban_tokens=[EOS]) and confidence_eos_eot_inf
+    (zero_confidence_tokens=[EoT]); here EOS = 1 and EoT = 2 of the toy vocabulary."""
+    eos, eot = 1, 2
+    for seed in SEEDS:
+        for batch in BATCHES:
+            denoiser, model, prompts, tokens = setting(batch, 5, GEN, seed)
+            x, rec = llada.llada_blocks(model, prompts, steps=steps, gen_length=GEN, block_length=block_length,
+                                        mask_id=MASK, score=llada.low_confidence(), eos_id=eos, eot_id=eot,
+                                        logits_eos_inf=logits_eos_inf,
+                                        confidence_eos_eot_inf=confidence_eos_eot_inf)
+            policy = SemiAutoregressive(block_length=block_length, steps=steps,
+                                        ban_tokens=[eos] if logits_eos_inf else [],
+                                        zero_confidence_tokens=[eot] if confidence_eos_eot_inf else [])
+            result = run_project(denoiser, policy, tokens)
+            assert_same(result, x, rec.dense(), f"LLaDA EOS options block {block_length} seed {seed}")
+            if logits_eos_inf:
+                assert not (result.tokens[:, 5:] == eos).any()
+
+
+@pytest.mark.parametrize("gamma", [0.01, 0.1, 1.0])
+@pytest.mark.parametrize("t_max,t_min,n", [(0.8, 0.4, 32), (1.0, 0.5, 4), (1.5, 1.0, 8)])
+def test_eb_temperature_annealing_as_diffusers(gamma, t_max, t_min, n):
+    """EBSampler(t_max, t_min, anneal_steps) against diffusers' EntropyBoundScheduler step
+    (tests/oracles/diffusers_eb.py), on masked positions."""
+    from oracles import diffusers_eb
+    for seed in SEEDS:
+        denoiser, model, prompts, tokens = setting(3, 5, GEN, seed)
+        xs, orders = [], []
+        for row in prompts:
+            x, rec = diffusers_eb.generate(model, row[None], gen_length=GEN, mask_id=MASK,
+                                           entropy_bound=gamma, t_max=t_max, t_min=t_min, num_steps=n)
+            xs.append(x[0]), orders.append(rec.order[0])
+        policy = EBSampler(gamma=gamma, t_max=t_max, t_min=t_min, anneal_steps=n)
+        assert_same(run_project(denoiser, policy, tokens), torch.stack(xs), torch.stack(orders),
+                    f"EB annealed gamma {gamma} t {t_max}->{t_min} over {n}")

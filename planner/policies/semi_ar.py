@@ -7,7 +7,9 @@ the default) or 0 (`block_origin="sequence"`: the Sudoku config's rows). See `pl
 Each step works in the current block only: the left-most block that still holds a masked
 position (givens inside a block are simply not masked). Within it, any score (`confidence`,
 `margin`, `entropy`, `random`, or a Score object) ranks the masked positions and the top `k`
-are unmasked; ties go to the lowest position.
+are unmasked; ties go to the lowest position. LLaDA's EOS options: `ban_tokens` (its
+`logits_eos_inf`: e.g. [126081]) and `zero_confidence_tokens` (its `confidence_eos_eot_inf`:
+[126348] as its code does it; see `planner.scores.Confidence`).
 
 Budget, as in LLaDA: the `steps` T are split over the blocks, and within a block the block's
 masked count is divided as evenly as possible over its steps (earlier steps take the remainder),
@@ -28,9 +30,10 @@ import torch
 
 from ..blocks import block_of, check_block_length, check_origin, current_block
 from ..context import StepContext
-from ..policy import NEG_INF, Policy, Score, Selection, take_top
+from ..context import check_token_ids
+from ..policy import NEG_INF, Policy, Score, Selection, take_top, token_view
 from ..reveal import check_steps
-from ..scores import make_score
+from ..scores import Confidence, make_score
 
 
 @dataclass
@@ -43,13 +46,22 @@ class BlockProgress:
 
 class SemiAutoregressive(Policy):
     def __init__(self, block_length: int = 9, score: str | Score = "confidence",
-                 steps: int | None = None, block_origin: str = "generated"):
+                 steps: int | None = None, block_origin: str = "generated", ban_tokens=(),
+                 zero_confidence_tokens=()):
         check_block_length(block_length, allow_none=False)
         check_steps(steps, allow_none=True)
         check_origin(block_origin)
+        check_token_ids(ban_tokens, name="ban_tokens")
+        if zero_confidence_tokens and score != "confidence":
+            raise ValueError(f"zero_confidence_tokens {list(zero_confidence_tokens)} apply to "
+                             f"score='confidence', got score={score!r}")
         self.block_length, self.steps, self.block_origin = block_length, steps, block_origin
+        self.ban_tokens, self.zero_confidence_tokens = tuple(ban_tokens), tuple(zero_confidence_tokens)
         self.score_name = score if isinstance(score, str) else repr(score)
-        self._score = make_score(score) if isinstance(score, str) else score
+        if zero_confidence_tokens:
+            self._score = Confidence(zero_tokens=zero_confidence_tokens)
+        else:
+            self._score = make_score(score) if isinstance(score, str) else score
 
     def _blocks_with_masks(self, masked: torch.Tensor, initial_masked: torch.Tensor) -> torch.Tensor:
         """`[batch, length]` bool -> `[batch, num_blocks]` bool."""
@@ -75,6 +87,7 @@ class SemiAutoregressive(Policy):
                              entered=torch.zeros(batch, dtype=torch.long, device=device))
 
     def select(self, ctx: StepContext, state: BlockProgress) -> Selection:
+        ctx, own_draw = token_view(ctx, "model", None, None, self.ban_tokens)
         length = ctx.masked.shape[1]
         in_block, current, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
                                              self.block_origin)
@@ -93,8 +106,11 @@ class SemiAutoregressive(Policy):
         block_ctx = ctx.restrict(in_block)
         scores = self._score(block_ctx).masked_fill(~in_block, NEG_INF)
         ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
-        return Selection(take_top(ranked, torch.minimum(k.clamp(min=1), n), length), scores)
+        return Selection(take_top(ranked, torch.minimum(k.clamp(min=1), n), length), scores,
+                         tokens=ctx.drawn if own_draw else None)
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={list(getattr(self, k))}" for k in ("ban_tokens", "zero_confidence_tokens")
+                        if getattr(self, k))
         return (f"SemiAutoregressive(block_length={self.block_length}, score={self.score_name!r}, "
-                f"steps={self.steps}, block_origin={self.block_origin!r})")
+                f"steps={self.steps}, block_origin={self.block_origin!r}{extra})")

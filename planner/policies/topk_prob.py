@@ -9,7 +9,8 @@ may unmask nothing). alg_temp (Dream's): None or 0 takes the top k; > 0 draws th
 without replacement from softmax(score / alg_temp) (`planner.policy.rank`).
 distribution="sampling" with top_p / top_k is Dream's: the score is computed on, and the token
 drawn from, softmax(filter(logits / temperature)); "model" (the default, LLaDA's) ranks on the
-denoiser's p. Identical when greedy and unfiltered.
+denoiser's p. Identical when greedy and unfiltered. LLaDA's EOS options: `ban_tokens` (its
+`logits_eos_inf`) and `zero_confidence_tokens` (its `confidence_eos_eot_inf`, `planner.scores`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ..scores import Confidence
 class TopKProbability(ScoredPolicy):
     def __init__(self, steps: int | None = None, schedule: str = "even", eps: float = 1e-3,
                  alg_temp: float | None = None, distribution: str = "model",
-                 top_p: float | None = None, top_k: int | None = None, confidence: str = "sampled"):
-        super().__init__(Confidence(confidence), StepSchedule(steps, schedule, eps), alg_temp=alg_temp,
-                         distribution=distribution, top_p=top_p, top_k=top_k)
+                 top_p: float | None = None, top_k: int | None = None, confidence: str = "sampled",
+                 ban_tokens=(), zero_confidence_tokens=()):
+        super().__init__(Confidence(confidence, zero_confidence_tokens), StepSchedule(steps, schedule, eps),
+                         alg_temp=alg_temp, distribution=distribution, top_p=top_p, top_k=top_k,
+                         ban_tokens=ban_tokens)

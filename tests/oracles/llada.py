@@ -40,9 +40,14 @@ def gumbel_tokens(logits, temperature, generator):
 
 
 def llada_blocks(model, prompt, *, steps, gen_length, block_length, mask_id, score,
-                 temperature=0.0, generator=None):
+                 temperature=0.0, generator=None, eos_id=None, eot_id=None,
+                 logits_eos_inf=False, confidence_eos_eot_inf=False):
     """LLaDA's block loop around `score(logits, x0, x, mask_index, lo, hi) -> [B, L]` (higher
-    first; -inf excluded), lo:hi the current block. Returns (x, Recorder)."""
+    first; -inf excluded), lo:hi the current block. Returns (x, Recorder).
+
+    logits_eos_inf: EOS's logit at -inf before the draw and the confidence.
+    confidence_eos_eot_inf: LLaDA's `logits_with_noise[:, :, EOS] = logits[:, :, EoT] = -inf`
+    after the draw: only the second assignment is read again (by the confidence)."""
     batch, p_len = prompt.shape
     x = torch.full((batch, p_len + gen_length), mask_id, dtype=torch.long)
     x[:, :p_len] = prompt
@@ -57,7 +62,11 @@ def llada_blocks(model, prompt, *, steps, gen_length, block_length, mask_id, sco
         for i in range(per_block):
             mask_index = x == mask_id
             logits = model(x)
+            if logits_eos_inf:
+                logits[:, :, eos_id] = NEG_INF
             x0 = gumbel_tokens(logits, temperature, generator)
+            if confidence_eos_eot_inf:
+                logits[:, :, eot_id] = NEG_INF
             conf = score(logits, x0, x, mask_index, lo, hi)
             conf[:, hi:] = NEG_INF
             conf = torch.where(mask_index, conf, torch.full_like(conf, NEG_INF))
