@@ -13,6 +13,7 @@ from functools import cached_property
 
 import torch
 
+from .filtering import sampling_logits
 from .tokens import choose_tokens
 
 # Values derived from the logits alone, shared by a context and its restriction to a block.
@@ -125,8 +126,6 @@ class StepContext:
         `entropy` and `sampled_confidence` are on that distribution and `drawn` is drawn from it
         (at temperature 1 on the divided logits; greedy at temperature 0). Its own draw: a
         policy that ranks on it returns `drawn` in its Selection."""
-        from .filtering import sampling_logits
-
         logits = sampling_logits(self.logits, self.temperature, top_p, top_k)
         return replace(self, logits=logits, temperature=1.0 if self.temperature > 0 else 0.0,
                        extras={})

@@ -14,7 +14,8 @@ import torch
 
 from .blocks import check_block_length, check_origin, current_block
 from .context import StepContext, check_token_ids
-from .filtering import check_top_k, check_top_p
+from .ranking import check_alg_temp, rank
+from .views import check_distribution, token_view
 
 NEG_INF = float("-inf")
 
@@ -88,58 +89,13 @@ def take_top(ranked: torch.Tensor, k: torch.Tensor, length: int) -> torch.Tensor
     return chosen.scatter(1, ranked, take_sorted)
 
 
-def rank(scores: torch.Tensor, ctx: StepContext, alg_temp: float | None = None) -> torch.Tensor:
-    """Positions by descending score, exact ties to the lowest index (a stable sort).
-
-    alg_temp > 0 (Dream's `alg_temp`): a random order instead, the positions drawn one after
-    the other without replacement from softmax(score / alg_temp) over the masked positions,
-    by the Gumbel-top-k trick (rank score / alg_temp + Gumbel noise from `ctx.generator`)."""
-    if alg_temp:
-        u = torch.rand(scores.shape, generator=ctx.generator, dtype=torch.float64)
-        u = u.clamp(min=torch.finfo(torch.float64).tiny).to(scores.device)
-        scores = scores.double() / alg_temp - torch.log(-torch.log(u))
-    return torch.argsort(scores, dim=-1, descending=True, stable=True)
-
-
-def check_alg_temp(alg_temp) -> None:
-    if alg_temp is None:
-        return
-    if isinstance(alg_temp, bool) or not isinstance(alg_temp, (int, float)) or not 0 <= alg_temp < float("inf"):
-        raise ValueError(f"alg_temp must be None or a finite number >= 0 (0: no randomness), "
-                         f"got {alg_temp!r}")
-
-
-DISTRIBUTIONS = ("model", "sampling")
-
-
-def check_distribution(distribution, top_p, top_k) -> None:
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
-    check_top_p(top_p)
-    check_top_k(top_k)
-    if distribution == "model" and (top_p is not None or top_k is not None):
-        raise ValueError(f"top_p={top_p!r} / top_k={top_k!r} filter the sampling distribution: "
-                         f"they need distribution='sampling' (Dream's), got {distribution!r}")
-
-
-def token_view(ctx: StepContext, distribution: str, top_p, top_k, ban_tokens) -> tuple[StepContext, bool]:
-    """The context a policy ranks and draws on, and whether it draws its own tokens: the
-    banned tokens' logits at -inf (LLaDA's `logits_eos_inf`), then Dream's sampling view."""
-    own = False
-    if ban_tokens:
-        ctx, own = ctx.banning(ban_tokens), True
-    if distribution == "sampling":
-        ctx, own = ctx.sampling_view(top_p, top_k), True
-    return ctx, own
-
-
 class ScoredPolicy(Policy):
     """Unmask the `budget` highest-`score` masked positions.
 
     block_length: None, or semi-AR blocks (`planner.blocks`): each step scores and budgets
     only the masked positions of the current block (Fast-dLLM's threshold and factor rules in
     blocks). block_origin: "generated" (blocks start at the first generated position, the
-    references') or "sequence". alg_temp: see `rank`. distribution: "model" ranks on the
+    references') or "sequence". alg_temp: see `planner.ranking.rank`. distribution: "model" ranks on the
     denoiser's distribution p (LLaDA, Fast-dLLM, PC-sampler); "sampling" ranks on, and draws
     the tokens from, the tempered and top-p / top-k filtered distribution (Dream;
     `StepContext.sampling_view`). top_p, top_k: Dream's filters, only with "sampling".

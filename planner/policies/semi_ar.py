@@ -31,7 +31,9 @@ import torch
 from ..blocks import block_of, check_block_length, check_origin, current_block
 from ..context import StepContext
 from ..context import check_token_ids
-from ..policy import NEG_INF, Policy, Score, Selection, take_top, token_view
+from ..policy import NEG_INF, Policy, Score, Selection, take_top
+from ..views import token_view
+from ..ranking import rank
 from ..reveal import check_steps
 from ..scores import Confidence, make_score
 
@@ -105,7 +107,7 @@ class SemiAutoregressive(Policy):
             k = (n + remaining - 1) // remaining
         block_ctx = ctx.restrict(in_block)
         scores = self._score(block_ctx).masked_fill(~in_block, NEG_INF)
-        ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
+        ranked = rank(scores, ctx)
         return Selection(take_top(ranked, torch.minimum(k.clamp(min=1), n), length), scores,
                          tokens=ctx.drawn if own_draw else None)
 
