@@ -38,7 +38,8 @@ def block_start(initial_masked: torch.Tensor, origin: str) -> torch.Tensor:
 def block_of(initial_masked: torch.Tensor, block_length: int, origin: str) -> torch.Tensor:
     """`[batch, length]` long: each position's block index, -1 before the origin."""
     length = initial_masked.shape[1]
-    offset = torch.arange(length, device=initial_masked.device)[None, :] - block_start(initial_masked, origin)
+    positions = torch.arange(length, device=initial_masked.device)[None, :]
+    offset = positions - block_start(initial_masked, origin)
     return torch.where(offset >= 0, offset // block_length, torch.full_like(offset, -1))
 
 

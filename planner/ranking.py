@@ -23,6 +23,7 @@ def rank(scores: torch.Tensor, ctx: StepContext, alg_temp: float | None = None) 
 def check_alg_temp(alg_temp) -> None:
     if alg_temp is None:
         return
-    if isinstance(alg_temp, bool) or not isinstance(alg_temp, (int, float)) or not 0 <= alg_temp < float("inf"):
+    number = isinstance(alg_temp, (int, float)) and not isinstance(alg_temp, bool)
+    if not number or not 0 <= alg_temp < float("inf"):
         raise ValueError(f"alg_temp must be None or a finite number >= 0 (0: no randomness), "
                          f"got {alg_temp!r}")

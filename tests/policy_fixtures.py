@@ -159,7 +159,8 @@ class NearOneDenoiser(ToyDenoiser):
         out = super().forward(tokens, return_hidden)
         logits = out.logits
         top = logits.argmax(-1, keepdim=True)
-        bump = torch.zeros_like(logits).scatter(-1, top, self.boost[: tokens.shape[1], None].expand_as(top).to(logits.dtype))
+        boost = self.boost[: tokens.shape[1], None].expand_as(top).to(logits.dtype)
+        bump = torch.zeros_like(logits).scatter(-1, top, boost)
         return DenoiserOutput(logits + bump, out.hidden)
 
 

@@ -3,8 +3,8 @@ ServiceNow/hdlm @ 3bd7829, hdlm/metaschedule.py), derandomised as the project re
 position at level l revealed with probability 1 - l/tau, its expected count revealed left to
 right). Block annealing (width w, tau levels) is the project's `hyperschedule_block` with
 T = B tau steps (B = ceil(n / w) blocks); simple annealing with tau = w is
-`hyperschedule_window` with T = n - 1 + w; hybrid annealing is `hyperschedule_hybrid`. Whole trajectories after a prompt whose length is
-and is not a multiple of w, batch 1 and 3. Documented differences (docs/conformance.md): the
+`hyperschedule_window` with T = n - 1 + w; hybrid annealing is `hyperschedule_hybrid`. Whole
+trajectories after a prompt whose length is and is not a multiple of w, batch 1 and 3. Documented differences (docs/conformance.md): the
 project's window is linear, hdlm's simple annealing with tau != w rounds its levels; the
 project counts only masked positions (givens inside the region are skipped), hdlm counts
 sequence positions after the condition (the same for a prompt followed by masks).
@@ -72,6 +72,8 @@ def test_hdlm_levels_by_hand():
     0 clean, step 3 block 1 at level 1, step 4 all clean."""
     ms = hdlm.block_annealing(2, 2)
     assert [ms.levels(t, 4) for t in (1, 2, 3, 4)] == [[1, 1, 2, 2], [0, 0, 2, 2], [0, 0, 1, 1], [0, 0, 0, 0]]
-    assert hdlm.hybrid_annealing_steps(2, 2, 3) == [[1, 1, 2], [0, 1, 2], [0, 0, 2], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+    assert hdlm.hybrid_annealing_steps(2, 2, 3) == [[1, 1, 2], [0, 1, 2], [0, 0, 2],
+                                                    [0, 0, 1], [0, 0, 0], [0, 0, 0]]
     window = hdlm.simple_annealing(3, 3)               # main step (0, 1, 2): a diagonal
-    assert [window.levels(t, 4) for t in (1, 2, 3, 4)] == [[2, 3, 3, 3], [1, 2, 3, 3], [0, 1, 2, 3], [0, 0, 1, 2]]
+    assert [window.levels(t, 4) for t in (1, 2, 3, 4)] == [[2, 3, 3, 3], [1, 2, 3, 3],
+                                                           [0, 1, 2, 3], [0, 0, 1, 2]]

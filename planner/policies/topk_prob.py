@@ -2,8 +2,9 @@
 Generation", arXiv:2302.05737; MaskGIT, Chang et al. 2022, arXiv:2202.04200).
 
 Score: the confidence c_i = p_i(v1) = max_v p_i(v) (float64; `confidence="sampled"`, the
-default, is the probability of the token this step writes: the same when greedy). Budget: `k` per step from the step schedule
-(`planner.budgets.StepSchedule`), the `k` most confident masked positions are unmasked.
+default, is the probability of the token this step writes: the same when greedy). Budget: `k`
+per step from the step schedule (`planner.budgets.StepSchedule`), the `k` most confident masked
+positions are unmasked.
 schedule="dream" with `eps` is Dream's step schedule (`planner.budgets.StepSchedule`; steps
 may unmask nothing). alg_temp (Dream's): None or 0 takes the top k; > 0 draws the k positions
 without replacement from softmax(score / alg_temp) (`planner.ranking.rank`).

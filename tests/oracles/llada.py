@@ -118,9 +118,11 @@ def pc_sampler(bg_freq, lam, alpha, rank_dtype=torch.float64, position="exponent
             block_score = torch.exp(-lam * pos) * calibrated
         else:
             span = hi - lo
-            keep = mask_index[:, lo:hi] if normalise_over == "masked" else torch.ones_like(mask_index[:, lo:hi])
-            c_max = torch.where(keep, calibrated, torch.full_like(calibrated, NEG_INF)).max(-1, keepdim=True).values
-            c_min = torch.where(keep, calibrated, torch.full_like(calibrated, math.inf)).min(-1, keepdim=True).values
+            keep = mask_index[:, lo:hi]
+            if normalise_over == "block":
+                keep = torch.ones_like(keep)
+            c_max = torch.where(keep, calibrated, NEG_INF).max(-1, keepdim=True).values
+            c_min = torch.where(keep, calibrated, math.inf).min(-1, keepdim=True).values
             denom = (c_max - c_min).clamp(min=1e-9)
             block_score = (1 - lam) * (calibrated - c_min) / denom + lam * (span - pos) / span
         out = torch.full(x.shape, NEG_INF, dtype=rank_dtype)
