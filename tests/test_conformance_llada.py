@@ -167,3 +167,19 @@ def test_eb_temperature_annealing_as_diffusers(gamma, t_max, t_min, n):
         policy = EBSampler(gamma=gamma, t_max=t_max, t_min=t_min, anneal_steps=n)
         assert_same(run_project(denoiser, policy, tokens), torch.stack(xs), torch.stack(orders),
                     f"EB annealed gamma {gamma} t {t_max}->{t_min} over {n}")
+
+
+@pytest.mark.parametrize("cfg_scale", [0.0, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("block_length,steps", [(16, 16), (8, 8)])
+@pytest.mark.parametrize("prompt_length", [4, 5])
+def test_llada_classifier_free_guidance(cfg_scale, block_length, steps, prompt_length):
+    """LLaDA's cfg_scale: denoiser.guidance.ClassifierFreeGuidance around the denoiser."""
+    from denoiser.guidance import ClassifierFreeGuidance
+    for seed in SEEDS:
+        for batch in BATCHES:
+            denoiser, model, prompts, tokens = setting(batch, prompt_length, GEN, seed)
+            x, rec = llada.llada_blocks(model, prompts, steps=steps, gen_length=GEN, block_length=block_length,
+                                        mask_id=MASK, score=llada.low_confidence(), cfg_scale=cfg_scale)
+            guided = ClassifierFreeGuidance(denoiser, cfg_scale, prompt_length)
+            result = run_project(guided, SemiAutoregressive(block_length=block_length, steps=steps), tokens)
+            assert_same(result, x, rec.dense(), f"LLaDA cfg {cfg_scale} block {block_length} seed {seed}")

@@ -57,3 +57,11 @@ def test_empty_steps_cost_a_call_where_allowed_and_are_refused_elsewhere():
     assert result.nfe.tolist() == [2, 2] and (result.order == 1).all()
     with pytest.raises(RuntimeError, match="chose no position for some sequence"):
         sample(ToyDenoiser(), EmptyFirst(False), tokens)
+
+
+def test_guidance_knobs():
+    from denoiser.guidance import ClassifierFreeGuidance
+    with pytest.raises(ValueError, match="cfg_scale\\) must be a finite number >= 0, got -1"):
+        ClassifierFreeGuidance(ToyDenoiser(), -1, 2)
+    with pytest.raises(ValueError, match="prompt_length must be an integer >= 0, got 1.5"):
+        ClassifierFreeGuidance(ToyDenoiser(), 1.0, 1.5)

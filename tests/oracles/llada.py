@@ -41,17 +41,20 @@ def gumbel_tokens(logits, temperature, generator):
 
 def llada_blocks(model, prompt, *, steps, gen_length, block_length, mask_id, score,
                  temperature=0.0, generator=None, eos_id=None, eot_id=None,
-                 logits_eos_inf=False, confidence_eos_eot_inf=False):
+                 logits_eos_inf=False, confidence_eos_eot_inf=False, cfg_scale=0.0):
     """LLaDA's block loop around `score(logits, x0, x, mask_index, lo, hi) -> [B, L]` (higher
     first; -inf excluded), lo:hi the current block. Returns (x, Recorder).
 
     logits_eos_inf: EOS's logit at -inf before the draw and the confidence.
     confidence_eos_eot_inf: LLaDA's `logits_with_noise[:, :, EOS] = logits[:, :, EoT] = -inf`
-    after the draw: only the second assignment is read again (by the confidence)."""
+    after the draw: only the second assignment is read again (by the confidence).
+    cfg_scale > 0: the model also runs on x with the prompt (the positions given at the start)
+    masked, and logits = un + (cfg_scale + 1) (logits - un)."""
     batch, p_len = prompt.shape
     x = torch.full((batch, p_len + gen_length), mask_id, dtype=torch.long)
     x[:, :p_len] = prompt
     rec = Recorder(x, mask_id)
+    prompt_index = x != mask_id
     assert gen_length % block_length == 0
     num_blocks = gen_length // block_length
     assert steps % num_blocks == 0
@@ -61,7 +64,15 @@ def llada_blocks(model, prompt, *, steps, gen_length, block_length, mask_id, sco
         counts = even_counts((x[:, lo:hi] == mask_id).sum(-1), per_block)
         for i in range(per_block):
             mask_index = x == mask_id
-            logits = model(x)
+            if cfg_scale > 0:
+                un_x = x.clone()
+                un_x[prompt_index] = mask_id
+                logits, un_logits = torch.chunk(model(torch.cat([x, un_x])), 2)
+                guided = un_logits + (cfg_scale + 1) * (logits - un_logits)
+                # the toy's mask logit is -inf in both (LLaDA's are finite): keep it, not nan
+                logits = torch.where(torch.isneginf(logits) & torch.isneginf(un_logits), logits, guided)
+            else:
+                logits = model(x)
             if logits_eos_inf:
                 logits[:, :, eos_id] = NEG_INF
             x0 = gumbel_tokens(logits, temperature, generator)
