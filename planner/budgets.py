@@ -33,6 +33,7 @@ class StepSchedule(Budget):
             raise ValueError(f"eps must be a number in (0, 1) (Dream's final time), got {eps!r}")
         self.steps, self.schedule, self.eps = steps, schedule, float(eps)
         self.allows_zero = schedule == "dream" and steps is not None
+        self.max_nfe = steps if self.allows_zero else None
 
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor:
         n = ctx.n_masked

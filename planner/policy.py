@@ -77,6 +77,7 @@ class Budget(ABC):
     """
 
     allows_zero: bool = False
+    max_nfe: int | None = None   # the calls per sequence a budget that allows zero never exceeds
 
     @abstractmethod
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor: ...
@@ -120,6 +121,11 @@ class ScoredPolicy(Policy):
     @property
     def allows_empty_steps(self) -> bool:
         return self.budget.allows_zero
+
+    @property
+    def max_nfe(self) -> int | None:
+        """The bound on calls per sequence of a budget with empty steps (Dream's: T exactly)."""
+        return self.budget.max_nfe
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
         ctx, own_draw = token_view(ctx, self.distribution, self.top_p, self.top_k, self.ban_tokens)

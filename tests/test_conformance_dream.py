@@ -41,7 +41,10 @@ def test_dream_schedule(alg, steps, eps, prompt_length):
 def test_dream_schedule_has_empty_steps_and_the_remainder_at_the_end():
     """16 masks over 32 steps: int(n (1 - s/t)) is 0 at most steps, and the last takes the rest."""
     denoiser, model, prompts, tokens = setting(1, 3, GEN, 0)
-    result = run_project(denoiser, TopKProbability(steps=32, schedule="dream"), tokens)
+    policy = TopKProbability(steps=32, schedule="dream")
+    assert policy.allows_empty_steps and policy.max_nfe == 32        # T calls exactly
+    assert not TopKProbability(steps=32).allows_empty_steps and TopKProbability(steps=32).max_nfe is None
+    result = run_project(denoiser, policy, tokens)
     counts = torch.bincount(result.order[0][3:], minlength=32).tolist()
     assert 0 in counts and sum(counts) == GEN and counts[-1] > 0
 
