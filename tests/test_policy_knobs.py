@@ -42,7 +42,10 @@ def test_a_banned_token_outside_the_vocabulary_is_named():
 
 
 class EmptyFirst(Policy):
-    """Chooses nothing at a row's first step, then everything."""
+    """Chooses nothing at a row's first step, then everything (two calls: its max_nfe, which a
+    loop bounding policies with empty steps reads)."""
+
+    max_nfe = 2
 
     def __init__(self, allows: bool):
         self.allows_empty_steps = allows
