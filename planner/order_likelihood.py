@@ -71,7 +71,8 @@ def order_log_likelihood(denoiser, policy, x: torch.Tensor, generate: torch.Tens
         ctx = StepContext(logits=logits, tokens=xa, masked=masked, initial_masked=generate[active],
                           step=nfe[active], rows=active, hidden=out.hidden, generator=generator)
         chosen = policy.select(ctx, state).chosen
-        if chosen.shape != masked.shape or (chosen & ~masked).any() or not chosen.any(-1).all():
+        empty = not policy.allows_empty_steps and not chosen.any(-1).all()
+        if chosen.shape != masked.shape or (chosen & ~masked).any() or empty:
             raise RuntimeError(f"{policy!r} returned an invalid selection (a non-masked position, "
                                f"an empty set, or the wrong shape {tuple(chosen.shape)})")
         logp = torch.log_softmax(logits.double(), -1).gather(-1, truth[active][..., None])[..., 0]

@@ -12,7 +12,10 @@ from typing import Any
 
 import torch
 
-from .context import StepContext
+from .blocks import check_block_length, check_origin, current_block
+from .context import StepContext, check_token_ids
+from .ranking import check_alg_temp, rank
+from .views import check_distribution, token_view
 
 NEG_INF = float("-inf")
 
@@ -47,7 +50,9 @@ class Policy(ABC):
     `needs_hidden`: whether `select` reads `ctx.hidden` (the denoiser then returns it).
     `revises`: whether the policy may remask or edit filled positions or revisit completed
         rows; such a policy must bound its calls (`max_nfe`), and `sample()` enforces it.
-    `allows_empty_steps`: whether a step may unmask nothing (it still costs a call).
+    `allows_empty_steps`: whether `select` may choose no position for a row (Dream's step
+        schedule does, at steps where int(n (1 - s/t)) = 0): the loop then accepts an empty
+        selection, which still costs that row a denoiser call.
     `max_nfe`: the calls per sequence the policy promises not to exceed, or None.
     """
 
@@ -70,7 +75,8 @@ class Policy(ABC):
 
     @abstractmethod
     def select(self, ctx: StepContext, state: Any) -> Selection:
-        """Choose a non-empty subset of `ctx.masked` for every row."""
+        """Choose a subset of `ctx.masked` for every row, non-empty unless
+        `allows_empty_steps`."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
@@ -90,8 +96,12 @@ class Budget(ABC):
 
     scores: `[batch, length]` with -inf at unmasked positions; ranked: `[batch, length]`
     position indices sorted by descending score. Returns `[batch]` long counts; the caller
-    clamps them to [1, n_masked].
+    clamps them to [1, n_masked], or to [0, n_masked] when `allows_zero` (a budget that may
+    unmask nothing at a step, as Dream's schedule does).
     """
+
+    allows_zero: bool = False
+    max_nfe: int | None = None   # the calls per sequence a budget that allows zero never exceeds
 
     @abstractmethod
     def __call__(self, ctx: StepContext, scores: torch.Tensor, ranked: torch.Tensor) -> torch.Tensor: ...
@@ -105,17 +115,58 @@ def take_top(ranked: torch.Tensor, k: torch.Tensor, length: int) -> torch.Tensor
 
 
 class ScoredPolicy(Policy):
-    """Unmask the `budget` highest-`score` masked positions."""
+    """Unmask the `budget` highest-`score` masked positions.
 
-    def __init__(self, score: Score, budget: Budget):
+    block_length: None, or semi-AR blocks (`planner.blocks`): each step scores and budgets
+    only the masked positions of the current block (Fast-dLLM's threshold and factor rules in
+    blocks). block_origin: "generated" (blocks start at the first generated position, the
+    references') or "sequence". alg_temp: see `planner.ranking.rank`. distribution: "model" ranks on the
+    denoiser's distribution p (LLaDA, Fast-dLLM, PC-sampler); "sampling" ranks on, and draws
+    the tokens from, the tempered and top-p / top-k filtered distribution (Dream;
+    `StepContext.sampling_view`). top_p, top_k: Dream's filters, only with "sampling".
+    ban_tokens: token ids never written and left out of the scores' distribution (LLaDA's
+    `logits_eos_inf` bans its EOS id).
+    """
+
+    def __init__(self, score: Score, budget: Budget, *, block_length: int | None = None,
+                 block_origin: str = "generated", alg_temp: float | None = None,
+                 distribution: str = "model", top_p: float | None = None, top_k: int | None = None,
+                 ban_tokens=()):
+        check_block_length(block_length)
+        check_origin(block_origin)
+        check_alg_temp(alg_temp)
+        check_distribution(distribution, top_p, top_k)
+        check_token_ids(ban_tokens, name="ban_tokens")
         self.score, self.budget = score, budget
+        self.ban_tokens = tuple(ban_tokens)
+        self.block_length, self.block_origin, self.alg_temp = block_length, block_origin, alg_temp
+        self.distribution, self.top_p, self.top_k = distribution, top_p, top_k
+
+    @property
+    def allows_empty_steps(self) -> bool:
+        return self.budget.allows_zero
+
+    @property
+    def max_nfe(self) -> int | None:
+        """The bound on calls per sequence of a budget with empty steps (Dream's: T exactly)."""
+        return self.budget.max_nfe
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
+        ctx, own_draw = token_view(ctx, self.distribution, self.top_p, self.top_k, self.ban_tokens)
+        if self.block_length is not None:
+            in_block, _, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
+                                           self.block_origin)
+            ctx = ctx.restrict(in_block)
         scores = self.score(ctx).masked_fill(~ctx.masked, NEG_INF)
-        ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
+        ranked = rank(scores, ctx, self.alg_temp)
         k = self.budget(ctx, scores, ranked)
-        k = torch.minimum(k.clamp(min=1), ctx.n_masked)
-        return Selection(take_top(ranked, k, scores.shape[1]), scores)
+        k = torch.minimum(k.clamp(min=0 if self.budget.allows_zero else 1), ctx.n_masked)
+        return Selection(take_top(ranked, k, scores.shape[1]), scores,
+                         tokens=ctx.drawn if own_draw else None)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r})"
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("block_length", "alg_temp", "top_p", "top_k")
+                        if getattr(self, k) is not None)
+        extra += "".join(f", {k}={getattr(self, k)!r}" for k, default in
+                         (("distribution", "model"), ("ban_tokens", ())) if getattr(self, k) != default)
+        return f"{type(self).__name__}(score={self.score!r}, budget={self.budget!r}{extra})"

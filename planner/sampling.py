@@ -20,7 +20,6 @@ from .checks import (check_generator, check_step_output, check_temperature,
                      warn_if_nothing_masked)
 from .context import StepContext
 from .policy import Policy, Selection
-from .tokens import choose_tokens
 
 
 @dataclass
@@ -169,7 +168,8 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         last = (step + 1 >= bound) if bound is not None else torch.zeros_like(masked[:, 0])
         ctx = StepContext(logits=logits, tokens=xa, masked=masked,
                           initial_masked=initial_masked[active], step=step, rows=active,
-                          hidden=out.hidden, generator=generator, last_call=last)
+                          hidden=out.hidden, generator=generator, last_call=last,
+                          temperature=temperature)
         selection = policy.select(ctx, state)
         chosen, remask, edit, revisit = _check_selection(policy, selection, masked,
                                                          initial_masked[active], frozen.vocab_size)
@@ -184,11 +184,15 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         if selection.banned is not None:
             draw_logits = logits.masked_fill(selection.banned, float("-inf"))
         write = chosen | edit
-        drawn = choose_tokens(draw_logits, temperature, generator)
+        # the step's draw, which a score may already have ranked (drawn once per step and
+        # cached in the context); a policy that bans tokens gets a draw without them
+        drawn = ctx.drawn if selection.banned is None else choose_tokens(draw_logits, temperature,
+                                                                         generator)
         if selection.banned is not None and (write & ~torch.isfinite(draw_logits.gather(
                 -1, drawn[..., None]).squeeze(-1))).any():
             raise RuntimeError(f"{policy!r} banned every token at a position it chose")
-        if selection.tokens is not None:   # a policy restoring tokens it remembers
+        if selection.tokens is not None:   # the policy's own tokens (Dream's filtered draw, a
+            # board a revising policy restores) where they are >= 0
             drawn = torch.where(selection.tokens >= 0, selection.tokens, drawn)
         xa = torch.where(write, drawn, xa).masked_fill(remask, frozen.mask_id)
         x[active] = xa

@@ -132,3 +132,47 @@ def make_policy(name: str, denoiser: Denoiser, **overrides):
     if name == "learned":
         overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
     return load_policy(name, **overrides)
+
+
+class NearOneDenoiser(ToyDenoiser):
+    """ToyDenoiser logits with confidences within 1e-7 of 1 and exact ties, for the
+    conformance suite.
+
+    At half of the positions (fixed by the seed) the top logit is raised by 17-25, so
+    1 - p(v1) is about 1e-8 to 1e-11: float32 rounds those confidences to exactly 1.0 (they
+    tie), float64 keeps them apart. Positions 2 and 3 share their position embedding and
+    boost, so while both are masked their logits are identical (an exact tie in any
+    precision). Logits depend on the whole sequence, so the order matters.
+    """
+
+    def __init__(self, vocab_size: int = 10, length: int = 24, mask_id: int = 0, seed: int = 0):
+        super().__init__(vocab_size=vocab_size, length=length, mask_id=mask_id, seed=seed, d=16,
+                         sharpness=3.0)
+        g = torch.Generator().manual_seed(seed + 1000)
+        with torch.no_grad():
+            self.pos[3] = self.pos[2]
+        boost = (17 + 8 * torch.rand(length, generator=g)) * (torch.rand(length, generator=g) < 0.5)
+        boost[3] = boost[2]
+        self.register_buffer("boost", boost)
+
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+        out = super().forward(tokens, return_hidden)
+        logits = out.logits
+        top = logits.argmax(-1, keepdim=True)
+        boost = self.boost[: tokens.shape[1], None].expand_as(top).to(logits.dtype)
+        bump = torch.zeros_like(logits).scatter(-1, top, boost)
+        return DenoiserOutput(logits + bump, out.hidden)
+
+
+def logits_fn(denoiser: Denoiser):
+    """The `model(x) -> logits` callable the oracles take: float32, the mask token at -inf."""
+    def model(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return denoiser(x).logits.float()
+    return model
+
+
+def prompt_batch(batch: int, prompt_length: int, vocab_size: int = 10, seed: int = 0) -> torch.Tensor:
+    """`[batch, prompt_length]` random non-mask tokens (mask id 0)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, vocab_size, (batch, prompt_length), generator=g)

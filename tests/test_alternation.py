@@ -69,6 +69,8 @@ EXPECT = {
     "pc": ("one_per_step", {"frequency": VOCAB3_FREQ, "lam": 0.25}),
     "hyperschedule_block": ("one_per_step", {}),
     "hyperschedule_window": ("one_per_step", {}),
+    # one block of 6 places over 17 steps: the expected count grows by 6/9 < 1 per step
+    "hyperschedule_hybrid": ("one_per_step", {}),
     # tau 0.9: nothing above it at 1/2, so the top one; then all at 1.0 > 0.9.
     "threshold": ("two_steps", {"tau": 0.9}),
     # f 1: (n+1)(1 - 1/2) < 1 fails for n = 1, so one; then (n+1)(1 - 1) = 0 < 1 for all n.

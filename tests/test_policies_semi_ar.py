@@ -21,7 +21,7 @@ def test_block_restriction_and_llada_budget():
     """Position 0 is a given. T = 4 over two blocks: two steps each. Block 0 holds masks at 1
     (.6) and 2 (.7): k = ceil(2/2) = 1 each step, though positions 4 (.95) and 5 (.9) are more
     confident. Then block 1, three masks over two steps: k = ceil(3/2) = 2, then 1."""
-    policy = SemiAutoregressive(block_length=3, score="confidence", steps=4)
+    policy = SemiAutoregressive(block_length=3, score="confidence", steps=4, block_origin="sequence")
     state = policy.init_state(torch.tensor([[False] + [True] * 5]), None)
     assert state.allotted.tolist() == [[2, 2]]
     assert step(policy, state, [False, True, True, True, True, True], 0) == {2}
@@ -35,7 +35,7 @@ def test_steps_split_over_blocks_with_masks_only():
     2, 2, 0, 1 (the remainder to the first blocks); row 1 only in block 2: all 5 steps."""
     mask = torch.tensor([[True, False, True, True, False, False, False, True],
                          [False, False, False, False, True, True, False, False]])
-    state = SemiAutoregressive(block_length=2, steps=5).init_state(mask, None)
+    state = SemiAutoregressive(block_length=2, steps=5, block_origin="sequence").init_state(mask, None)
     assert state.allotted.tolist() == [[2, 2, 0, 1], [0, 0, 5, 0]]
 
 
@@ -43,7 +43,7 @@ def test_sampling_goes_block_by_block():
     """Length 12, blocks of 4, T = 6: two steps per block, a fully masked block reveals 2 + 2."""
     tokens = torch.zeros(2, 12, dtype=torch.long)
     tokens[1, [0, 5, 6]] = 3           # givens in row 1
-    result = sample(ToyDenoiser(), SemiAutoregressive(block_length=4, steps=6), tokens)
+    result = sample(ToyDenoiser(), SemiAutoregressive(block_length=4, steps=6, block_origin="sequence"), tokens)
     for row in range(2):
         order = result.order[row]
         for b in range(3):

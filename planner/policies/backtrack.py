@@ -22,7 +22,8 @@ call `max_nfe` allows, if the board then in hand is incomplete or scores lower.
 row (its restarts so far) decodes with inner policy p mod len(inner), a portfolio of orders.
 Each must be a one-pass `ScoredPolicy` whose budget does not count calls (one position per
 step or an adaptive rule: `steps: null`, threshold, factor, EB): it sees the row's total calls
-in `ctx.step`, which go on growing across passes.
+in `ctx.step`, which go on growing across passes. At a temperature > 0 an inner score that
+reads the sampled token's probability ranks its own draw, not the one the loop writes.
 """
 from __future__ import annotations
 
@@ -115,6 +116,7 @@ class Backtrack(Policy):
             sub = StepContext(logits=logits[idx], tokens=ctx.tokens[idx], masked=ctx.masked[idx],
                               initial_masked=ctx.initial_masked[idx], step=ctx.step[idx],
                               rows=ctx.rows[idx], generator=ctx.generator,
+                              temperature=ctx.temperature,
                               hidden=None if ctx.hidden is None else ctx.hidden[idx])
             selection = policy.select(sub, None)
             chosen[idx] = selection.chosen

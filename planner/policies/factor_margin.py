@@ -4,7 +4,7 @@ m_i = p_i(v1) - p_i(v2) (Kim et al. 2025, arXiv:2502.06768) in place of the conf
 Score: the margin. Sort the masked positions by margin, descending, m(1) >= m(2) >= ...;
 Budget: the largest n with
 
-    (n + 1) * (1 - m(n)) < f,
+    m(n) >= 1 - f / (n + 1),
 
 and at least 1. 1 - m_i = 1 - p_i(v1) + p_i(v2) is at least the confidence rule's 1 - c_i, and
 about twice it at a confident position whose runner-up holds most of the rest, so its f is
@@ -19,5 +19,5 @@ from .factor import FactorBudget
 
 
 class MarginFactorRule(ScoredPolicy):
-    def __init__(self, f: float = 2.0):
-        super().__init__(Margin(), FactorBudget(f, score="margin"))
+    def __init__(self, f: float = 2.0, block_length: int | None = None):
+        super().__init__(Margin(), FactorBudget(f, score="margin"), block_length=block_length)

@@ -1,10 +1,15 @@
 """Semi-autoregressive blocks: LLaDA's block sampling (Nie et al. 2025, arXiv:2502.09992).
 
-The sequence positions are cut into blocks of `block_length` (the last one may be shorter):
-block b = positions [b * block_length, (b + 1) * block_length). Each step works in the current
-block only: the left-most block that still holds a masked position (givens inside a block are
-simply not masked). Within it, any score (`confidence`, `margin`, `entropy`, `random`) ranks the
-masked positions and the top `k` are unmasked.
+The generated region is cut into blocks of `block_length` (the last one may be shorter), as
+LLaDA does: block b = positions [start + b * block_length, start + (b + 1) * block_length),
+start = the row's first generated position (the end of the prompt; `block_origin="generated"`,
+the default) or 0 (`block_origin="sequence"`: the Sudoku config's rows). See `planner.blocks`.
+Each step works in the current block only: the left-most block that still holds a masked
+position (givens inside a block are simply not masked). Within it, any score (`confidence`,
+`margin`, `entropy`, `random`, or a Score object) ranks the masked positions and the top `k`
+are unmasked; ties go to the lowest position. LLaDA's EOS options: `ban_tokens` (its
+`logits_eos_inf`: e.g. [126081]) and `zero_confidence_tokens` (its `confidence_eos_eot_inf`:
+[126348] as its code does it; see `planner.scores.Confidence`).
 
 Budget, as in LLaDA: the `steps` T are split over the blocks, and within a block the block's
 masked count is divided as evenly as possible over its steps (earlier steps take the remainder),
@@ -12,8 +17,10 @@ i.e. k = ceil(n_masked_in_block / (steps_of_block - steps_spent_in_block)). LLaD
 block T // num_blocks steps and requires the division to be exact; here only the blocks of a row
 that hold masked positions count, and the remainder T mod num_blocks goes one step each to the
 first blocks, so NFE <= T whenever T >= the row's number of such blocks (each block needs at
-least one step; a block whose masks run out early hands nothing on). `steps=None` unmasks one
-position per step.
+least one step; a block whose masks run out early hands nothing on). Where LLaDA's division is
+exact the positions are LLaDA's; LLaDA also spends a call on each step of a block whose masks
+are fewer than its steps (k = 0), which this policy skips. `steps=None` unmasks one position
+per step.
 """
 from __future__ import annotations
 
@@ -21,10 +28,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..blocks import block_of, check_block_length, check_origin, current_block
 from ..context import StepContext
-from ..policy import NEG_INF, Policy, Selection, take_top
-from ..scores import make_score
+from ..context import check_token_ids
+from ..policy import NEG_INF, Policy, Score, Selection, take_top
+from ..views import token_view
+from ..ranking import rank
 from ..reveal import check_steps
+from ..scores import Confidence, make_score
 
 
 @dataclass
@@ -36,25 +47,34 @@ class BlockProgress:
 
 
 class SemiAutoregressive(Policy):
-    def __init__(self, block_length: int = 9, score: str = "confidence", steps: int | None = None):
-        if isinstance(block_length, bool) or not isinstance(block_length, int) or block_length < 1:
-            raise ValueError(f"block_length must be a positive integer, got {block_length!r}")
+    def __init__(self, block_length: int = 9, score: str | Score = "confidence",
+                 steps: int | None = None, block_origin: str = "generated", ban_tokens=(),
+                 zero_confidence_tokens=()):
+        check_block_length(block_length, allow_none=False)
         check_steps(steps, allow_none=True)
-        self.block_length, self.steps = block_length, steps
-        self.score_name = score
-        self._score = make_score(score)
+        check_origin(block_origin)
+        check_token_ids(ban_tokens, name="ban_tokens")
+        if zero_confidence_tokens and score != "confidence":
+            raise ValueError(f"zero_confidence_tokens {list(zero_confidence_tokens)} apply to "
+                             f"score='confidence', got score={score!r}")
+        self.block_length, self.steps, self.block_origin = block_length, steps, block_origin
+        self.ban_tokens, self.zero_confidence_tokens = tuple(ban_tokens), tuple(zero_confidence_tokens)
+        self.score_name = score if isinstance(score, str) else repr(score)
+        if zero_confidence_tokens:
+            self._score = Confidence(zero_tokens=zero_confidence_tokens)
+        else:
+            self._score = make_score(score) if isinstance(score, str) else score
 
-    def _blocks_with_masks(self, masked: torch.Tensor) -> torch.Tensor:
+    def _blocks_with_masks(self, masked: torch.Tensor, initial_masked: torch.Tensor) -> torch.Tensor:
         """`[batch, length]` bool -> `[batch, num_blocks]` bool."""
-        batch, length = masked.shape
-        num_blocks = -(-length // self.block_length)
-        padded = torch.zeros(batch, num_blocks * self.block_length, dtype=torch.bool,
-                             device=masked.device)
-        padded[:, :length] = masked
-        return padded.view(batch, num_blocks, self.block_length).any(-1)
+        blocks = block_of(initial_masked, self.block_length, self.block_origin)
+        num_blocks = -(-masked.shape[1] // self.block_length)
+        has = torch.zeros(masked.shape[0], num_blocks + 1, dtype=torch.long, device=masked.device)
+        has.scatter_add_(1, blocks.clamp(min=-1) + 1, masked.long())   # column 0: before the origin
+        return has[:, 1:] > 0
 
     def init_state(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> BlockProgress:
-        has = self._blocks_with_masks(initial_masked)
+        has = self._blocks_with_masks(initial_masked, initial_masked)
         batch = has.shape[0]
         if self.steps is None:
             allotted = torch.zeros_like(has, dtype=torch.long)
@@ -69,11 +89,10 @@ class SemiAutoregressive(Policy):
                              entered=torch.zeros(batch, dtype=torch.long, device=device))
 
     def select(self, ctx: StepContext, state: BlockProgress) -> Selection:
+        ctx, own_draw = token_view(ctx, "model", None, None, self.ban_tokens)
         length = ctx.masked.shape[1]
-        block_of = torch.arange(length, device=ctx.masked.device) // self.block_length
-        current = block_of[ctx.masked.long().argmax(-1)]          # block of the first masked position
-        in_block = ctx.masked & (block_of[None, :] == current[:, None])
-
+        in_block, current, _ = current_block(ctx.masked, ctx.initial_masked, self.block_length,
+                                             self.block_origin)
         rows = ctx.rows
         moved = state.block[rows] != current
         state.entered[rows] = torch.where(moved, ctx.step, state.entered[rows])
@@ -86,10 +105,14 @@ class SemiAutoregressive(Policy):
             spent = ctx.step - state.entered[rows]
             remaining = (state.allotted[rows, current] - spent).clamp(min=1)
             k = (n + remaining - 1) // remaining
-        scores = self._score(ctx).masked_fill(~in_block, NEG_INF)
-        ranked = torch.argsort(scores, dim=-1, descending=True, stable=True)
-        return Selection(take_top(ranked, torch.minimum(k.clamp(min=1), n), length), scores)
+        block_ctx = ctx.restrict(in_block)
+        scores = self._score(block_ctx).masked_fill(~in_block, NEG_INF)
+        ranked = rank(scores, ctx)
+        return Selection(take_top(ranked, torch.minimum(k.clamp(min=1), n), length), scores,
+                         tokens=ctx.drawn if own_draw else None)
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={list(getattr(self, k))}" for k in ("ban_tokens", "zero_confidence_tokens")
+                        if getattr(self, k))
         return (f"SemiAutoregressive(block_length={self.block_length}, score={self.score_name!r}, "
-                f"steps={self.steps})")
+                f"steps={self.steps}, block_origin={self.block_origin!r}{extra})")
