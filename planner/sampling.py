@@ -20,6 +20,7 @@ from .checks import (check_generator, check_step_output, check_temperature,
                      warn_if_nothing_masked)
 from .context import StepContext
 from .policy import Policy, Selection
+from .tokens import choose_tokens
 
 
 @dataclass

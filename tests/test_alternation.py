@@ -83,6 +83,15 @@ EXPECT = {
     # an untrained planner (zero output layer): every p_i = 1/2, not above the threshold, so
     # the deterministic mode takes the single most likely position each step.
     "learned": ("one_per_step", {"random_head": False}),
+    # revising policies. Backtracking: the factor rule's two steps make a consistent board
+    # (every p = 1), which one more call verifies. Token editing: one, then all five at p = 1
+    # above 0.95; the edit-only call after the last mask finds nothing to edit.
+    "backtrack": ("verified", {}),
+    "token_edit": ("verified", {}),
+    # ReMDM and P2 run exactly their steps; on exact ties (all 1/2) they may commit both
+    # parities at once, so only completion and the bound are promised here.
+    "remdm": ("bounded", {"steps": 8}),
+    "p2": ("bounded", {"steps": 4}),
 }
 
 
@@ -99,6 +108,12 @@ def test_policy_on_alternation(name, temperature):
     if kind == "one_per_step":
         assert valid(result.tokens).all()
         assert (result.nfe == L).all()
+    elif kind == "verified":
+        assert valid(result.tokens).all()
+        assert (result.nfe == 3).all() and (result.rewrites == 0).all()
+    elif kind == "bounded":
+        assert (result.tokens != 0).all()
+        assert (result.nfe == overrides["steps"]).all()
     elif kind == "two_steps":
         assert valid(result.tokens).all()
         assert (result.nfe == 2).all()

@@ -36,7 +36,7 @@ def fresh(policy, ctx, commit_steps):
 
 
 def test_a_board_that_passes_ends_the_row():
-    policy = Backtrack(accept=0.8)
+    policy = Backtrack(accept=0.8, mode="backtrack")
     ctx = board_ctx([0.99, 0.9, 0.85, 0.95, 0.81], [0, 1, 2, 3, 4])
     sel = policy.select(ctx, fresh(policy, ctx, [0, 1, 2, 3, 4]))
     assert not sel.chosen.any() and not sel.remask.any() and not bool(sel.revisit[0])
@@ -45,7 +45,7 @@ def test_a_board_that_passes_ends_the_row():
 def test_a_failing_board_goes_back_to_its_weakest_cell_and_bans_its_token():
     """Cell 2 is the weakest (0.3), committed at step 1: every cell committed at step >= 1
     (cells 1, 2, 4) is remasked, cell 2's token 1 is banned there, and the row goes on."""
-    policy = Backtrack(accept=0.8)
+    policy = Backtrack(accept=0.8, mode="backtrack")
     ctx = board_ctx([0.99, 0.9, 0.3, 0.95, 0.7], [0, 1, 1, 0, 3])
     state = fresh(policy, ctx, [0, 1, 1, 0, 3])
     sel = policy.select(ctx, state)
@@ -59,11 +59,11 @@ def test_earliest_target_goes_back_to_the_first_doubtful_commit():
     """Cells below accept: 4 (0.7, step 1) and 2 (0.3, step 3): `earliest` goes back to
     step 1 and bans cell 4's token, `weakest` to step 3 and bans cell 2's."""
     ctx = board_ctx([0.99, 0.9, 0.3, 0.95, 0.7], [0, 2, 3, 0, 1])
-    early = Backtrack(accept=0.8, target="earliest")
+    early = Backtrack(accept=0.8, mode="backtrack", target="earliest")
     state = fresh(early, ctx, [0, 2, 3, 0, 1])
     assert early.select(ctx, state).remask[0].tolist() == [False, True, True, False, True]
     assert state["banned"][0, 4, 1]
-    weak = Backtrack(accept=0.8, target="weakest")
+    weak = Backtrack(accept=0.8, mode="backtrack", target="weakest")
     state = fresh(weak, ctx, [0, 2, 3, 0, 1])
     assert weak.select(ctx, state).remask[0].tolist() == [False, False, True, False, False]
     assert state["banned"][0, 2, 1]

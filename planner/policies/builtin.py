@@ -8,6 +8,7 @@ from .entropy import LowestEntropy
 from .factor import FactorRule
 from .factor_margin import MarginFactorRule
 from .hyperschedule_block import BlockAnnealing
+from .hyperschedule_hybrid import HybridAnnealing
 from .hyperschedule_window import SlidingWindow
 from .p2 import P2
 from .pc import PCSampler
@@ -27,6 +28,7 @@ BUILTIN = {
     "factor": FactorRule,
     "factor_margin": MarginFactorRule,
     "hyperschedule_block": BlockAnnealing,
+    "hyperschedule_hybrid": HybridAnnealing,
     "hyperschedule_window": SlidingWindow,
     "p2": P2,
     "pc": PCSampler,
@@ -40,5 +42,9 @@ BUILTIN = {
     "topk_prob": TopKProbability,
 }
 
+# knobs whose config value differs from the class default (the config is the project's
+# Sudoku-first choice; a text user passes block_origin="generated" for LLaDA's blocks)
+DEFAULTS = {"semi_ar": {"block_origin": "sequence"}}
+
 for _name, _cls in BUILTIN.items():
-    register_policy(_name, _cls)
+    register_policy(_name, _cls, **DEFAULTS.get(_name, {}))

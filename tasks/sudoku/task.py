@@ -78,15 +78,24 @@ class SudokuTask:
         """Puzzles of any Sudoku CSV in the format of data/README.md, with its difficulty columns.
 
         select="first" takes the first `limit` rows; "spread" takes `limit` rows evenly spread
-        through the file (a file ordered by difficulty, like se_ladder.csv, keeps every level).
+        through the file (a file ordered by difficulty, like se_ladder.csv, keeps every level);
+        "every:K:OFFSET" takes rows OFFSET, OFFSET + K, OFFSET + 2K, ... (the first `limit` of
+        them): a selection set disjoint from a spread one (e.g. every:9:4 against spread 2000).
         """
-        if select not in ("first", "spread"):
-            raise ValueError(f"select must be 'first' or 'spread', got {select!r}")
+        stride = parse_every(select)
+        if stride is None and select not in ("first", "spread"):
+            raise ValueError(f"select must be 'first', 'spread' or 'every:K:OFFSET', got {select!r}")
         if limit is not None:
             check_count("limit", limit)
         data = load_sudoku_csv(resolve_data_path(path), limit=limit if select == "first" else None)
         if select == "spread" and limit is not None and limit < len(data):
             data = data.subset(torch.linspace(0, len(data) - 1, limit).round().long())
+        if stride is not None:
+            k, offset = stride
+            rows = torch.arange(offset, len(data), k)[:limit]
+            if not rows.numel():
+                raise ValueError(f"select={select!r} takes no row of {path} ({len(data)} rows)")
+            data = data.subset(rows)
         buckets = {c: data.extra[c] for c in self.BUCKET_COLUMNS
                    if c in data.extra and any(v.strip() for v in data.extra[c])}
         if "givens" not in buckets:      # the count is in the puzzle itself
@@ -114,3 +123,17 @@ class SudokuTask:
         result = sample(denoiser, TopKMargin(), data.prompts)
         return {"accuracy": float(self.correct(result.tokens, data.prompts).float().mean()),
                 "nfe": float(result.nfe.float().mean())}
+
+
+def parse_every(select) -> tuple[int, int] | None:
+    """(K, OFFSET) for a `select` of the form "every:K:OFFSET", else None."""
+    if not isinstance(select, str) or not select.startswith("every:"):
+        return None
+    parts = select.split(":")
+    try:
+        k, offset = int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        k = offset = -1
+    if len(parts) != 3 or k < 1 or offset < 0:
+        raise ValueError(f"select must be 'every:K:OFFSET' with K >= 1 and OFFSET >= 0, got {select!r}")
+    return k, offset
