@@ -187,8 +187,13 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         write = chosen | edit
         # the step's draw, which a score may already have ranked (drawn once per step and
         # cached in the context); a policy that bans tokens gets a draw without them
-        drawn = ctx.drawn if selection.banned is None else choose_tokens(draw_logits, temperature,
-                                                                         generator)
+        own = selection.tokens is not None and bool((selection.tokens >= 0).all())
+        if own:                            # the policy drew every token itself (Dream's filter)
+            drawn = selection.tokens
+        elif selection.banned is None:
+            drawn = ctx.drawn
+        else:
+            drawn = choose_tokens(draw_logits, temperature, generator)
         if selection.banned is not None and (write & ~torch.isfinite(draw_logits.gather(
                 -1, drawn[..., None]).squeeze(-1))).any():
             raise RuntimeError(f"{policy!r} banned every token at a position it chose")

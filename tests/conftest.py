@@ -79,3 +79,15 @@ def run_module(python_exe: str, env: dict, module: str, *args: str, timeout: flo
                           text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_denoiser(tmp_path_factory):
+    """An untrained Sudoku MDM folder at a tiny size, for the entry points end to end."""
+    from denoiser import MDMConfig, MDMTransformer
+
+    path = tmp_path_factory.mktemp("den") / "tiny"
+    torch.manual_seed(0)
+    MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, d_model=16, n_layers=1,
+                             n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(path)
+    return path

@@ -3,20 +3,9 @@ import csv
 import json
 import subprocess
 
-import pytest
-import torch
 
 from denoiser import MDMConfig, MDMTransformer
 from conftest import run_module
-
-
-@pytest.fixture(scope="module")
-def tiny_denoiser(tmp_path_factory):
-    path = tmp_path_factory.mktemp("den") / "tiny"
-    torch.manual_seed(0)
-    MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, d_model=16, n_layers=1,
-                             n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(path)
-    return path
 
 
 def test_help_shows_the_config(python_exe, python_env):

@@ -3,19 +3,8 @@ fixed / broke counts, and a comparison row (tiny denoiser, as subprocesses)."""
 import json
 
 import pytest
-import torch
 
 from conftest import run_module
-from denoiser import MDMConfig, MDMTransformer
-
-
-@pytest.fixture(scope="module")
-def tiny_denoiser(tmp_path_factory):
-    path = tmp_path_factory.mktemp("den") / "tiny"
-    torch.manual_seed(0)
-    MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, d_model=16, n_layers=1,
-                             n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(path)
-    return path
 
 
 def test_trajectory_draws_one_sampling_run(tmp_path, python_exe, python_env, tiny_denoiser):
