@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from planner import sample
 from planner.order_likelihood import order_log_likelihood
 from denoiser.checkpoint import load_folder, save_folder
-from vi.checkpoint import load_planner, save_planner
+from vi.checkpoint import load_planner, save_planner, save_posterior
 from vi.diagnostics import gradient_variance
 from vi.model import OrderModel
 from vi.policy import LearnedPlanner
@@ -111,10 +111,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         world.barrier()
 
     def export(folder: str = "planner"):
-        save_planner(run_dir / folder, prior, net_kwargs, frozen,
-                     extra={"trained": {"steps": step, "task": task.name,
-                                        "command": "python -m experiments.train_planner "
-                                                   + " ".join(HydraConfig.get().overrides.task)}})
+        trained = {"trained": {"steps": step, "task": task.name,
+                               "command": "python -m experiments.train_planner "
+                                          + " ".join(HydraConfig.get().overrides.task)}}
+        save_planner(run_dir / folder, prior, net_kwargs, frozen, extra=trained)
+        # the posterior beside it, an oracle for the posterior-to-prior gap (experiments.oracle)
+        save_posterior(run_dir / folder / "posterior", posterior, net_kwargs, frozen, extra=trained)
 
     def validate():
         prior.eval()
