@@ -177,6 +177,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     if cfg.export_to and world.is_main:
         load_planner(run_dir / "planner", frozen)          # refuses a mismatched export
         save_folder(cfg.export_to, *load_folder(run_dir / "planner"))
+        if (run_dir / "planner" / "posterior").is_dir():     # the oracle, beside the prior
+            save_folder(Path(cfg.export_to) / "posterior",
+                        *load_folder(run_dir / "planner" / "posterior"))
         print(f"exported to {cfg.export_to}", flush=True)
     world.barrier()
     world.close()
