@@ -38,7 +38,7 @@ train-planner: setup
 # for the whole front, started as the factor rule with f moving with beta; the validation rows
 # it reports on are outside the bar's 2,000 (experiments.off_bar). FEWSTEP_STEPS: the snapshot
 # chosen on them.
-FEWSTEP_STEPS ?= 150
+FEWSTEP_STEPS ?= 50
 train-planner-fewstep: setup
 	$(PY) -m experiments.off_bar
 	$(PY) -m experiments.train_planner planner=sudoku_fewstep train=planner_fewstep train.threads=1 train.steps=$(FEWSTEP_STEPS) val_path=runs/off_bar/rrn_style_valid_off_bar.csv hydra.run.dir=runs/train_planner/fewstep_$(FEWSTEP_STEPS) export_to=weights/sudoku-planner-fewstep
