@@ -46,9 +46,11 @@ train-planner-fewstep: setup
 # issue 14's figures on the 2,000 bar puzzles: the few-step front with paired differences, the
 # failures and within-step conflicts at few calls, and the posterior-to-prior gap
 compare-fewstep: setup
+	$(PY) -m experiments.off_bar --bar
 	$(PY) -m experiments.compare experiment=sudoku_fewstep eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep/latest
-	$(PY) -m experiments.failures --config-name failures_fewstep eval.threads=1
-	$(PY) -m experiments.oracle eval.threads=1 heuristics=runs/compare/sudoku_fewstep/latest/results.json
+	$(PY) -m experiments.compare experiment=sudoku_fewstep_trace eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_trace/latest
+	$(PY) -m experiments.oracle eval.threads=1 data.path=runs/off_bar/rrn_style_valid_bar.csv data.limit=500 'betas=[0.2,0.15,0.1,0.08]' heuristics=runs/compare/sudoku_fewstep/latest/results.json hydra.run.dir=runs/oracle/latest
+	$(PY) -m experiments.failures --config-name failures_fewstep eval.threads=1 hydra.run.dir=runs/failures/fewstep_latest
 
 # the text models (README, "Text"): the MDM, the autoregressive scorer, the Hugging Face BERT,
 # and the text planner (on the MDM: run after it)

@@ -81,3 +81,23 @@ def test_front_interpolation_and_share():
     assert interpolate(curve, 2.0) is None and interpolate(curve, 9.0) == 0.7
     assert gap_share(0.65, 0.9, 0.6) == pytest.approx(1 / 6)
     assert gap_share(0.65, 0.5, 0.6) is None
+
+
+def test_posterior_folder_round_trip_and_refusals(tmp_path):
+    from denoiser.base import FrozenDenoiser
+    from vi.checkpoint import load_planner, load_posterior, save_posterior
+    frozen = FrozenDenoiser(ToyDenoiser(vocab_size=10, length=12))
+    net = truth_reader()
+    kwargs = dict(d_model=16, n_heads=2, rank_features=True, factor_features=True,
+                  init_factor=0.5, beta_conditioned=True, beta_feature="log",
+                  vocab_size=10, max_length=12)
+    save_posterior(tmp_path / "q", net, kwargs, frozen)
+    loaded, config = load_posterior(tmp_path / "q", frozen)
+    assert config["model_type"] == "order_posterior"
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="expected 'order_planner'"):
+        load_planner(tmp_path / "q")
+    other = FrozenDenoiser(ToyDenoiser(vocab_size=10, length=12, seed=1))
+    with pytest.raises(ValueError, match="trained for another denoiser"):
+        load_posterior(tmp_path / "q", other)
