@@ -81,6 +81,7 @@ EXPECT = {
     # an untrained planner (zero output layer): every p_i = 1/2, not above the threshold, so
     # the deterministic mode takes the single most likely position each step.
     "learned": ("one_per_step", {"random_head": False}),
+    "learned_fewstep": ("one_per_step", {"random_head": False}),
 }
 
 
