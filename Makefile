@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-text compare-text bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep compare-fewstep train-text compare-text bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,24 @@ train-denoiser: setup
 
 train-planner: setup
 	$(PY) -m experiments.train_planner planner=sudoku_factor train.threads=1 train.steps=100 export_to=weights/sudoku-planner
+
+# the few-step planner (issue 14, docs/results/sudoku_fewstep.md): one beta-conditioned prior
+# for the whole front, started as the factor rule with f moving with beta; the validation rows
+# it reports on are outside the bar's 2,000 (experiments.off_bar). FEWSTEP_STEPS: the snapshot
+# chosen on them.
+FEWSTEP_STEPS ?= 50
+train-planner-fewstep: setup
+	$(PY) -m experiments.off_bar
+	$(PY) -m experiments.train_planner planner=sudoku_fewstep train=planner_fewstep train.threads=1 train.steps=$(FEWSTEP_STEPS) val_path=runs/off_bar/rrn_style_valid_off_bar.csv hydra.run.dir=runs/train_planner/fewstep_$(FEWSTEP_STEPS) export_to=weights/sudoku-planner-fewstep
+
+# issue 14's figures on the 2,000 bar puzzles: the few-step front with paired differences, the
+# failures and within-step conflicts at few calls, and the posterior-to-prior gap
+compare-fewstep: setup
+	$(PY) -m experiments.off_bar --bar
+	$(PY) -m experiments.compare experiment=sudoku_fewstep eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep/latest
+	$(PY) -m experiments.compare experiment=sudoku_fewstep_trace eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_trace/latest
+	$(PY) -m experiments.oracle eval.threads=1 data.path=runs/off_bar/rrn_style_valid_bar.csv data.limit=500 'betas=[0.2,0.15,0.1,0.08]' heuristics=runs/compare/sudoku_fewstep/latest/results.json hydra.run.dir=runs/oracle/latest
+	$(PY) -m experiments.failures --config-name failures_fewstep eval.threads=1 hydra.run.dir=runs/failures/fewstep_latest
 
 # the text models (docs/results/text.md): the MDM, the autoregressive scorer, the Hugging Face BERT,
 # and the text planner (on the MDM: run after it)

@@ -15,7 +15,10 @@ first wrong commit is one of:
 - ranked: a less confident position, committed alone: the policy's ranking (margin, entropy,
   a planner) chose it over the most confident one.
 
-Its confidence p(v1) is binned too. Across rows, "solved by any" is what a per-sequence oracle
+Its confidence p(v1) is binned too. On Sudoku each row also gets its within-step conflict
+rates (`experiments/conflicts.py`: two peers committed in one step with the same digit): of
+all steps, of the steps that committed several cells, the sequences and the failed sequences
+with one, and the failed sequences whose first wrong step held one. Across rows, "solved by any" is what a per-sequence oracle
 choosing among these rows' orders would reach, "solved by every" the common core.
 
 Against the sweep's first row (the one-pass baseline), every other row says which failures it
@@ -42,6 +45,7 @@ from planner import StepRecord
 from planner.registry import load_policy
 
 from .compare import held_out_line, load_sweep
+from .conflicts import WithinStepConflicts
 from .eval_source import data_path, guard_test_only, held_out_note
 from .evaluation import run_policy
 from .metrics import wilson_interval
@@ -114,6 +118,19 @@ def union_and_core(correct: list[torch.Tensor]) -> dict:
     return out
 
 
+def conflicts_table(rows: list[dict]) -> str:
+    lines = ["| policy | knob | accuracy | NFE | steps with >= 2 cells | conflict, of all steps | "
+             "of steps with >= 2 | sequences with one | failed with one | failed, at the first "
+             "wrong step |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        c = r["conflicts"]
+        lines.append(f"| {r['policy']} | {r['knob']} | {r['accuracy']:.3f} | {r['nfe_mean']:.1f} | "
+                     f"{c['multi_steps'] / max(c['steps'], 1):.3f} | {c['conflict_step_rate']:.3f} | "
+                     f"{c['conflict_rate_of_multi_steps']:.3f} | {c['sequences_with_conflict']:.3f} | "
+                     f"{c['failed_with_conflict']:.3f} | {c['failed_conflict_at_first_wrong']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def failures_table(rows: list[dict]) -> str:
     bins = [label for label, _ in CONFIDENCE_BINS]
     lines = ["| policy | knob | accuracy | NFE | failed | forced | parallel | ranked | "
@@ -159,9 +176,16 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
     rows, correct = [], []
     for i, (name, label, overrides) in enumerate(points, 1):
         trace = FirstErrors(data.references)
+        conflicts = WithinStepConflicts() if task.structure == "sudoku" else None
+
+        def on_step(start, record, trace=trace, conflicts=conflicts):
+            trace(start, record)
+            if conflicts is not None:
+                conflicts(start, record)
+
         run = run_policy(task, denoiser, load_policy(name, **overrides), data,
                          batch_size=settings.batch_size, temperature=settings.temperature,
-                         seed=cfg.seed, on_step=trace)
+                         seed=cfg.seed, on_step=on_step)
         summary = summarise_failures(run.correct, trace.records)
         row = {"policy": name, "knob": label, "accuracy": float(run.correct.float().mean()),
                "nfe_mean": float(run.nfe.float().mean()), "failures": summary}
@@ -175,6 +199,9 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
                 safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)
                 draw_trajectory(task, denoiser, policy, data, int(fixed[0]), settings.temperature,
                                 cfg.seed, run_dir / f"trajectory_{name}_{safe}.png")
+        if conflicts is not None:
+            row["conflicts"] = conflicts.summary(
+                run.correct, {i: r["step"] for i, r in trace.records.items()})
         rows.append(row)
         correct.append(run.correct)
         logger.scalars({f"eval/{name}/failures_{k}": summary[k] for k in KINDS},
@@ -191,6 +218,10 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
           f"The kind of each failed sequence's first wrong commit, and its confidence "
           f"(`experiments/failures.py`). Fixed / broke: against the first row.\n\n"
           f"{held_out_line(note)}{failures_table(rows)}\n" + "\n".join(lines) + "\n")
+    if all("conflicts" in r for r in rows):
+        md += ("\n## Within-step conflicts\n\nTwo cells of one row, column or box committed in "
+               "the same step with the same digit (`experiments/conflicts.py`).\n\n"
+               + conflicts_table(rows))
     atomic_write_text(md, run_dir / "failures.md")
     atomic_write_text(json.dumps(result, indent=2) + "\n", run_dir / "failures.json")
     failures_plot(rows, run_dir / "failures.png", f"{cfg.title} (n={len(data)})")

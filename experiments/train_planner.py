@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 from planner import sample
 from planner.order_likelihood import order_log_likelihood
 from denoiser.checkpoint import load_folder, save_folder
-from vi.checkpoint import load_planner, save_planner
+from vi.checkpoint import load_planner, save_planner, save_posterior
 from vi.diagnostics import gradient_variance
 from vi.model import OrderModel
 from vi.policy import LearnedPlanner
@@ -118,10 +118,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         world.barrier()
 
     def export(folder: str = "planner"):
-        save_planner(run_dir / folder, prior, net_kwargs, frozen,
-                     extra={"trained": {"steps": step, "task": task.name,
-                                        "command": checkpoint.commands[-1],
-                                        "commands": checkpoint.commands}})
+        trained = {"trained": {"steps": step, "task": task.name,
+                               "command": checkpoint.commands[-1],
+                               "commands": checkpoint.commands}}
+        save_planner(run_dir / folder, prior, net_kwargs, frozen, extra=trained)
+        # the posterior beside it, an oracle for the posterior-to-prior gap (experiments.oracle)
+        save_posterior(run_dir / folder / "posterior", posterior, net_kwargs, frozen, extra=trained)
 
     def validate():
         prior.eval()
@@ -182,6 +184,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     if cfg.export_to and world.is_main:
         load_planner(run_dir / "planner", frozen)          # refuses a mismatched export
         save_folder(cfg.export_to, *load_folder(run_dir / "planner"))
+        if (run_dir / "planner" / "posterior").is_dir():     # the oracle, beside the prior
+            save_folder(Path(cfg.export_to) / "posterior",
+                        *load_folder(run_dir / "planner" / "posterior"))
         print(f"exported to {cfg.export_to}", flush=True)
     world.barrier()
     world.close()

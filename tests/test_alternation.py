@@ -92,6 +92,7 @@ EXPECT = {
     # parities at once, so only completion and the bound are promised here.
     "remdm": ("bounded", {"steps": 8}),
     "p2": ("bounded", {"steps": 4}),
+    "learned_fewstep": ("one_per_step", {"random_head": False}),
 }
 
 

@@ -22,6 +22,9 @@ from .subset import BernoulliSubset
 from .learned_policy import DEFAULTS as _LEARNED_DEFAULTS, Learned
 
 register_policy("learned", Learned, **_LEARNED_DEFAULTS)
+# the few-step planner (docs/results/sudoku_fewstep.md): the same policy on its own weights
+register_policy("learned_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 0.1,
+                                                "path": "weights/sudoku-planner-fewstep"})
 
 __all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
            "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",

@@ -11,9 +11,12 @@ from pathlib import Path
 from denoiser.base import FrozenDenoiser
 from denoiser.checkpoint import check_compatible, load_folder, load_state, save_folder
 
-from .networks import PriorNet
+from .networks import PosteriorNet, PriorNet
 
 MODEL_TYPE = "order_planner"
+# The posterior Q_phi beside a planner folder (`<planner>/posterior/`): an oracle that sees
+# the solution, for measuring the posterior-to-prior gap (`experiments.oracle`).
+POSTERIOR_TYPE = "order_posterior"
 
 
 def denoiser_record(denoiser: FrozenDenoiser) -> dict:
@@ -62,3 +65,25 @@ def check_planner_for(config: dict, path, denoiser: FrozenDenoiser) -> None:
         raise ValueError(f"planner checkpoint at {path} was trained for the denoiser with weights "
                          f"{str(record.get('fingerprint'))[:12]}..., but this denoiser's are "
                          f"{denoiser.identity[:12]}...: it was trained for another denoiser")
+
+
+def save_posterior(path: str | Path, posterior: PosteriorNet, net_kwargs: dict,
+                   denoiser: FrozenDenoiser, extra: dict | None = None) -> None:
+    config = {"model_type": POSTERIOR_TYPE, "posterior": dict(net_kwargs),
+              "denoiser": denoiser_record(denoiser), **(extra or {})}
+    save_folder(path, config, posterior.state_dict())
+
+
+def load_posterior(path: str | Path, denoiser: FrozenDenoiser | None = None
+                   ) -> tuple[PosteriorNet, dict]:
+    """The posterior saved by `save_posterior`; with `denoiser`, refuse one trained for another."""
+    config, state = load_folder(path)
+    if config.get("model_type") != POSTERIOR_TYPE:
+        raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
+                         f"{POSTERIOR_TYPE!r} (a planner's posterior)")
+    if denoiser is not None:
+        check_planner_for(config, path, denoiser)
+    posterior = PosteriorNet(**config["posterior"])
+    posterior.load_state_dict(state)
+    posterior.eval()
+    return posterior, config

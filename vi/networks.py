@@ -60,6 +60,11 @@ class SubsetNet(nn.Module):
         excludes init_threshold.
     factor_score: what the factor features rank and test, "confidence" (the `factor` rule) or
         "margin" (the `factor_margin` rule, (n + 1)(1 - m(n)) < f by margin rank).
+    init_factor_slope, init_factor_beta: start as the factor rule with an f that moves with the
+        price, f(beta) = init_factor * (beta / init_factor_beta) ** init_factor_slope (the skip
+        also reads log beta), so that before training a higher price already commits more cells
+        per step. Needs init_factor, beta_conditioned and beta_feature="log"; None (the
+        default): f does not depend on beta.
     """
 
     n_extra_features = 0
@@ -71,7 +76,8 @@ class SubsetNet(nn.Module):
                  predicted_token: bool = False, init_threshold: float | None = None,
                  init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p",
                  factor_features: bool = False, init_factor: float | None = None,
-                 factor_score: str = "confidence"):
+                 factor_score: str = "confidence", init_factor_slope: float | None = None,
+                 init_factor_beta: float = 0.02):
         super().__init__()
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
@@ -106,6 +112,19 @@ class SubsetNet(nn.Module):
                                  f"init_factor={init_factor!r} were both given")
             if isinstance(init_factor, bool) or not 0.0 < init_factor < math.inf:
                 raise ValueError(f"init_factor must be a finite number > 0, got {init_factor!r}")
+        if init_factor_slope is not None:
+            if init_factor is None or not beta_conditioned or beta_feature != "log":
+                raise ValueError(f"init_factor_slope={init_factor_slope!r} moves the factor rule's f "
+                                 f"with log beta: it needs init_factor, beta_conditioned=True and "
+                                 f"beta_feature='log', got init_factor={init_factor!r}, "
+                                 f"beta_conditioned={beta_conditioned!r}, "
+                                 f"beta_feature={beta_feature!r}")
+            if isinstance(init_factor_slope, bool) or not math.isfinite(init_factor_slope):
+                raise ValueError(f"init_factor_slope must be a finite number, got "
+                                 f"{init_factor_slope!r}")
+            if not init_factor_beta >= MIN_BETA:
+                raise ValueError(f"init_factor_beta must be >= {MIN_BETA} (the floor of beta), got "
+                                 f"{init_factor_beta!r}")
         n_factor_at = len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
         n_in = (n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
                 + self.n_extra_features + int(beta_conditioned))
@@ -145,6 +164,9 @@ class SubsetNet(nn.Module):
                 self.skip.weight[0, at] = init_scale
                 self.skip.weight[0, n_factor_at + FACTOR_FEATURES.index("log_rank")] = -init_scale
                 self.skip.bias.fill_(init_scale * math.log(init_factor))
+                if init_factor_slope is not None:   # log f(beta) = log f + slope * log(beta / beta0)
+                    self.skip.weight[0, n_in - 1] = init_scale * init_factor_slope  # the price input
+                    self.skip.bias.add_(-init_scale * init_factor_slope * math.log(init_factor_beta))
 
     @property
     def uses_hidden(self) -> bool:

@@ -19,7 +19,8 @@ class PlannerSpec:
     mixes positions by group means instead of attention). factor_features, init_factor: the
     factor rule's inputs, and starting as that rule with that f; factor_score: "confidence" or
     "margin", the quantity the factor inputs rank and test. beta_feature: "log" or "log1p", how
-    the price enters a beta-conditioned network."""
+    the price enters a beta-conditioned network. init_factor_slope, init_factor_beta: a factor-rule
+    start whose f moves with beta (`vi.networks.SubsetNet`)."""
 
     d_model: int = 32
     n_layers: int = 2
@@ -37,6 +38,8 @@ class PlannerSpec:
     factor_features: bool = False
     init_factor: float | None = None
     factor_score: str = "confidence"
+    init_factor_slope: float | None = None
+    init_factor_beta: float = 0.02
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -48,7 +51,9 @@ class PlannerSpec:
                 "init_threshold": self.init_threshold, "init_scale": self.init_scale,
                 "mixer": self.mixer, "beta_feature": self.beta_feature,
                 "factor_features": self.factor_features, "init_factor": self.init_factor,
-                "factor_score": self.factor_score}
+                "factor_score": self.factor_score,
+                "init_factor_slope": self.init_factor_slope,
+                "init_factor_beta": self.init_factor_beta}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)
