@@ -28,8 +28,11 @@ def resolve_data_path(path: str | Path) -> Path:
     if p.is_absolute():
         return p
     tried = [base / p for base in data_dirs()]
+    env = os.environ.get(DATA_ENV)
+    if env and (Path(env) / p).exists():    # the user's own data folder wins outright
+        return Path(env) / p
     found = [c for c in tried if c.exists()]
-    refuse_ambiguous(p, found)
+    refuse_ambiguous(p, found)              # among the implicit places, two files are refused
     if found:
         return found[0]
     raise FileNotFoundError(f"data path {str(path)!r} not found; tried "

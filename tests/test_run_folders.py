@@ -11,7 +11,7 @@ from omegaconf import OmegaConf, open_dict
 from experiments.checkpointing import RunCheckpoint
 from experiments.run_folder import check_common, exclusive, run_folder, settings_of
 from experiments.settings import DenoiserTrainSettings, EvalSettings, PlannerTrainSettings
-from tasks.paths import resolve_data_path
+from tasks.paths import DATA_DIR, resolve_data_path
 
 from conftest import REPO
 
@@ -123,4 +123,7 @@ def test_relative_data_path_in_two_places_is_refused(tmp_path, monkeypatch, shar
     with pytest.raises(ValueError, match=r"the relative data path 'sudoku/rrn_style_valid_18000.csv' "
                                          r"names 2 different files: .* and .*pass the absolute path"):
         resolve_data_path("sudoku/rrn_style_valid_18000.csv")
-    assert resolve_data_path("sudoku/rrn_style_test_18000.csv").is_file() or True
+    # a copy of the same file in the working directory is the same data: no refusal
+    same = (DATA_DIR / "sudoku" / "ye2024_sudoku_test_1000.csv").read_bytes()
+    (tmp_path / "sudoku" / "ye2024_sudoku_test_1000.csv").write_bytes(same)
+    assert resolve_data_path("sudoku/ye2024_sudoku_test_1000.csv").read_bytes() == same

@@ -70,7 +70,11 @@ def make_targets() -> set[str]:
 
 RUN_TARGETS = ["run", "train-denoiser", "train-planner", "train-text", "compare-text", "bench"]
 LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
-               "test": "-m pytest -q"}
+               "test": "-m pytest -q",
+               # the few-step figures' targets: long runs of modules covered one by one here
+               # (train_planner, compare, failures); only their listing is checked
+               "train-planner-fewstep": "-m experiments.train_planner planner=sudoku_fewstep",
+               "compare-fewstep": "-m experiments.compare experiment=sudoku_fewstep"}
 
 
 @pytest.fixture(scope="module")
