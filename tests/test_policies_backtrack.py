@@ -115,3 +115,18 @@ def test_end_to_end_a_consistent_board_costs_one_verification_call():
 def test_bad_knobs_name_the_value(knobs, match):
     with pytest.raises(ValueError, match=match):
         Backtrack(**knobs)
+
+
+def test_a_cell_it_writes_never_has_every_token_banned():
+    """If bans would leave a cell the step writes without a token, they are lifted there
+    (the loop could not draw one)."""
+    policy = Backtrack(mode="backtrack", inner="topk_margin", inner_knobs=None)
+    ctx = board_ctx([0.99, 0.9, 0.9, 0.95, 0.9], [0, 1, 2, 3, 4])
+    ctx.masked[0, 2] = True
+    ctx.tokens[0, 2] = 0
+    state = fresh(policy, ctx, [0, 1, -1, 3, 4])
+    state["banned"] = torch.zeros(1, 5, VOCAB, dtype=torch.bool)
+    state["banned"][0, 2, :] = True
+    sel = policy.select(ctx, state)
+    assert sel.chosen[0].tolist() == [False, False, True, False, False]
+    assert not sel.banned[0, 2].all() and not state["banned"][0, 2].any()

@@ -156,6 +156,11 @@ class Backtrack(Policy):
     def select(self, ctx: StepContext, state) -> Selection:
         rows = ctx.rows.cpu()
         banned = self._banned(ctx, state)
+        # a masked cell keeps at least one token it may take: bans that would leave it none
+        # are lifted there (neither the inner policy nor the loop could choose one)
+        starved = ctx.masked & ~(torch.isfinite(ctx.logits) & ~banned).any(-1)
+        if starved.any():
+            banned[starved] = False
         commit = state["commit"][rows].to(ctx.tokens.device)
         cell_p = committed_prob(ctx)
         filled = revisable(ctx)
