@@ -194,12 +194,13 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
             drawn = ctx.drawn
         else:
             drawn = choose_tokens(draw_logits, temperature, generator)
-        if selection.banned is not None and (write & ~torch.isfinite(draw_logits.gather(
+        supplied = (selection.tokens >= 0) if selection.tokens is not None else torch.zeros_like(write)
+        if selection.banned is not None and (write & ~supplied & ~torch.isfinite(draw_logits.gather(
                 -1, drawn[..., None]).squeeze(-1))).any():
             raise RuntimeError(f"{policy!r} banned every token at a position it chose")
         if selection.tokens is not None:   # the policy's own tokens (Dream's filtered draw, a
             # board a revising policy restores) where they are >= 0
-            drawn = torch.where(selection.tokens >= 0, selection.tokens, drawn)
+            drawn = torch.where(supplied, selection.tokens, drawn)
         xa = torch.where(write, drawn, xa).masked_fill(remask, frozen.mask_id)
         x[active] = xa
         order[active] = torch.where(write, step[:, None], order[active])

@@ -130,3 +130,27 @@ def test_a_cell_it_writes_never_has_every_token_banned():
     sel = policy.select(ctx, state)
     assert sel.chosen[0].tolist() == [False, False, True, False, False]
     assert not sel.banned[0, 2].all() and not state["banned"][0, 2].any()
+
+
+def test_restored_tokens_are_written_even_where_the_step_bans_them():
+    """A policy that restores a board it remembers supplies its tokens; the loop's check that
+    a drawn token is not banned applies only where the loop draws (the bug a selection run hit)."""
+    from planner.policy import Policy, Selection
+    from policy_fixtures import ToyDenoiser
+
+    class Restore(Policy):
+        revises = True
+        max_nfe = 2
+
+        def select(self, ctx, state=None):
+            board = torch.full_like(ctx.tokens, 3)
+            if bool(ctx.last_call.all()):
+                banned = torch.zeros((*ctx.tokens.shape, 10), dtype=torch.bool)
+                banned[..., 3] = True                       # 3 is banned, yet restored
+                filled = ctx.initial_masked & ~ctx.masked
+                return Selection(ctx.masked, edit=filled & (ctx.tokens != 3), tokens=board,
+                                 banned=banned)
+            return Selection(ctx.masked, revisit=torch.ones_like(ctx.masked[:, 0]))
+
+    result = sample(ToyDenoiser(), Restore(), torch.zeros(2, 12, dtype=torch.long))
+    assert (result.tokens == 3).all() and (result.nfe == 2).all()
