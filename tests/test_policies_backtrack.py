@@ -154,3 +154,28 @@ def test_restored_tokens_are_written_even_where_the_step_bans_them():
 
     result = sample(ToyDenoiser(), Restore(), torch.zeros(2, 12, dtype=torch.long))
     assert (result.tokens == 3).all() and (result.nfe == 2).all()
+
+
+def test_a_restarted_pass_reads_finite_perturbed_logits_that_move_with_the_scale():
+    """After the portfolio is used up, the inner rule reads Gumbel-perturbed logits: finite
+    scores, and a larger `perturb` moves them further."""
+    from policy_fixtures import ToyDenoiser
+    from denoiser.base import FrozenDenoiser
+
+    frozen = FrozenDenoiser(ToyDenoiser())
+    tokens = torch.zeros(3, 12, dtype=torch.long)
+    logits = frozen(tokens).logits
+    ctx = StepContext(logits=logits, tokens=tokens, masked=tokens == 0,
+                      initial_masked=tokens == 0, step=torch.zeros(3, dtype=torch.long),
+                      rows=torch.arange(3), generator=torch.Generator().manual_seed(0))
+    spread = []
+    for perturb in (0.0, 0.3, 3.0):
+        policy = Backtrack(mode="restart", inner="topk_margin", inner_knobs=None, perturb=perturb)
+        state = policy.init_state(ctx.initial_masked, None)
+        state["passes"][:] = 1
+        ctx.generator = torch.Generator().manual_seed(0)
+        _, scores = policy._decode(ctx, torch.zeros(*logits.shape, dtype=torch.bool), state)
+        assert torch.isfinite(scores).all()
+        spread.append(scores)
+    assert (spread[1] - spread[0]).abs().max() < (spread[2] - spread[0]).abs().max()
+    assert not torch.equal(spread[1], spread[0])

@@ -104,7 +104,7 @@ class Backtrack(Policy):
         wrapped = passes >= len(self._inners)
         if self.perturb > 0 and bool(wrapped.any()):
             u = ctx.rand(*logits.shape).clamp(min=1e-30)
-            gumbel = -torch.log(-torch.log(u).clamp(min=1e-30))
+            gumbel = -torch.log((-torch.log(u)).clamp(min=1e-30))
             logits = torch.where(wrapped[:, None, None], logits + self.perturb * gumbel, logits)
         chosen = torch.zeros_like(ctx.masked)
         scores = torch.full(ctx.masked.shape, NEG_INF, dtype=torch.float32, device=logits.device)
