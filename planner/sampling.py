@@ -185,21 +185,21 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         if selection.banned is not None:
             draw_logits = logits.masked_fill(selection.banned, float("-inf"))
         write = chosen | edit
-        # the step's draw, which a score may already have ranked (drawn once per step and
-        # cached in the context); a policy that bans tokens gets a draw without them
-        own = selection.tokens is not None and bool((selection.tokens >= 0).all())
-        if own:                            # the policy drew every token itself (Dream's filter)
+        # tokens the policy supplies itself (Dream's filtered draw, a board a revising policy
+        # restores) where they are >= 0; elsewhere the step's draw, which a score may already
+        # have ranked (drawn once per step and cached in the context), or for a policy that
+        # bans tokens a draw without them. A policy that supplies every token costs no draw.
+        supplied = (selection.tokens >= 0) if selection.tokens is not None else torch.zeros_like(write)
+        if bool(supplied.all()):
             drawn = selection.tokens
         elif selection.banned is None:
             drawn = ctx.drawn
         else:
             drawn = choose_tokens(draw_logits, temperature, generator)
-        supplied = (selection.tokens >= 0) if selection.tokens is not None else torch.zeros_like(write)
-        if selection.banned is not None and (write & ~supplied & ~torch.isfinite(draw_logits.gather(
-                -1, drawn[..., None]).squeeze(-1))).any():
-            raise RuntimeError(f"{policy!r} banned every token at a position it chose")
-        if selection.tokens is not None:   # the policy's own tokens (Dream's filtered draw, a
-            # board a revising policy restores) where they are >= 0
+            if (write & ~supplied & ~torch.isfinite(draw_logits.gather(
+                    -1, drawn[..., None]).squeeze(-1))).any():
+                raise RuntimeError(f"{policy!r} banned every token at a position it chose")
+        if selection.tokens is not None:
             drawn = torch.where(supplied, selection.tokens, drawn)
         xa = torch.where(write, drawn, xa).masked_fill(remask, frozen.mask_id)
         x[active] = xa

@@ -124,7 +124,7 @@ class Backtrack(Policy):
                 scores[idx] = selection.scores.float()
         return chosen, scores
 
-    def _go_back(self, ctx: StepContext, state, rows_back: torch.Tensor, cell_p: torch.Tensor,
+    def _go_back(self, ctx: StepContext, rows_back: torch.Tensor, cell_p: torch.Tensor,
                  commit: torch.Tensor, banned: torch.Tensor) -> torch.Tensor:
         """`[batch, length]` bool cells to remask for the rows going back; updates bans."""
         filled = revisable(ctx)
@@ -182,7 +182,7 @@ class Backtrack(Policy):
 
         chosen, scores = self._decode(ctx, banned, state)
         chosen &= ~go_back[:, None]
-        remask = self._go_back(ctx, state, go_back, cell_p, commit, banned)
+        remask = self._go_back(ctx, go_back, cell_p, commit, banned)
         commit = torch.where(chosen, ctx.step[:, None], commit).masked_fill(remask, -1)
         state["commit"][rows] = commit.cpu()
         state["banned"][rows] = banned.cpu()
