@@ -183,7 +183,8 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
             if conflicts is not None:
                 conflicts(start, record)
 
-        run = run_policy(task, denoiser, load_policy(name, **overrides), data,
+        policy = load_policy(name, **overrides)
+        run = run_policy(task, denoiser, policy, data,
                          batch_size=settings.batch_size, temperature=settings.temperature,
                          seed=cfg.seed, on_step=on_step)
         summary = summarise_failures(run.correct, trace.records)
@@ -193,7 +194,6 @@ def failures(cfg: DictConfig, run_dir: Path) -> dict:
             base = correct[0]
             row["fixed"] = int((~base & run.correct).sum())
             row["broke"] = int((base & ~run.correct).sum())
-            policy = load_policy(name, **overrides)
             fixed = torch.nonzero(~base & run.correct).squeeze(1)
             if policy.revises and fixed.numel():
                 safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)
