@@ -40,3 +40,12 @@ def masked_diffusion_loss(model, x0: torch.Tensor, generator: torch.Generator,
         correct = (logits.argmax(-1) == x0) & masked
         acc = correct.sum() / masked.sum().clamp(min=1)
     return loss, {"token_accuracy": float(acc), "t_mean": float(t.mean())}
+
+
+class MaskedDiffusionObjective:
+    """`masked_diffusion_loss` as a config-selectable objective (`objective=masked`, the
+    default of `experiments.train_denoiser`); `denoiser.verify_objective` has the other."""
+
+    def __call__(self, model, x0: torch.Tensor, generator: torch.Generator,
+                 maskable: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        return masked_diffusion_loss(model, x0, generator, maskable)

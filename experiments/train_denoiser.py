@@ -2,6 +2,13 @@
 
     python -m experiments.train_denoiser task=sudoku
     python -m experiments.train_denoiser task=sudoku resume=true     # after a kill
+    python -m experiments.train_denoiser task=sudoku objective=self_correct \
+        init_from=weights/sudoku-mdm ...                                # fine-tune a shipped one
+
+`objective` (a config group): `masked` (the masked-diffusion ELBO) or `self_correct`
+(`denoiser.verify_objective`: it also trains the outputs at filled positions, so the model
+scores committed tokens). `init_from`: a model folder whose weights a fresh run starts from
+(its shape must be the config's); a resumed run ignores it (its checkpoint holds the weights).
 
 Checkpoints go to `<run dir>/checkpoints/last.pt` (written atomically every
 `train.ckpt_every` steps) and the model folder to `<run dir>/model`; TensorBoard curves
@@ -17,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from denoiser import Denoiser, FrozenDenoiser, MDMTransformer, load_denoiser, masked_diffusion_loss
+from denoiser.objective import MaskedDiffusionObjective
 
 from .run_folder import run_folder
 from .eval_source import guard_test_only
@@ -34,6 +42,26 @@ def validation_loss(model, task, n: int, seed: int) -> float:
     return loss.item()
 
 
+@torch.no_grad()
+def objective_metrics(objective, model, task, n: int, seed: int) -> dict[str, float]:
+    """The objective's filled-position metrics on fixed validation sequences and draws."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = task.train_batch(n, g) if not hasattr(task, "val_sequences") else task.val_sequences(n)
+    _, metrics = objective(model, x0, torch.Generator().manual_seed(seed + 1))
+    return {k: v for k, v in metrics.items() if k in ("filled_loss", "wrong_fill_fixed")}
+
+
+def start_from(model, folder) -> None:
+    """Load the weights of the model folder `folder` into `model` (a fine-tune's start)."""
+    source = load_denoiser(folder)
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"init_from={folder!r}: its weights do not fit the configured "
+                         f"denoiser ({e})") from None
+    print(f"starting from the weights of {folder}", flush=True)
+
+
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     s, task = setup(cfg)
     if hasattr(task, "val_path"):       # validation (model selection) never on test-only data
@@ -44,15 +72,23 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                         max_length=task.length, structure=task.structure,
                         vocabulary=getattr(task, "vocabulary", None))
     model = built if isinstance(built, Denoiser) else MDMTransformer(built)
+    if cfg.get("init_from") and not (cfg.resume and (run_dir / "checkpoints" / "last.pt").exists()):
+        start_from(model, cfg.init_from)
+    objective = instantiate(cfg.objective)
+    plain = isinstance(objective, MaskedDiffusionObjective)
 
     def batch_loss(x0, generator):
-        loss, metrics = masked_diffusion_loss(model, x0, generator)
-        return loss, {"token_accuracy": metrics["token_accuracy"]}
+        loss, metrics = objective(model, x0, generator)
+        if plain:
+            return loss, {"token_accuracy": metrics["token_accuracy"]}
+        return loss, {k: v for k, v in metrics.items() if k != "t_mean"}
 
     def val_metrics():
         model.eval()
         metrics = {"loss": validation_loss(model, task, s.val_grids, cfg.seed + 12345),
                    **task.validation_metrics(FrozenDenoiser(model))}
+        if not plain:       # the objective's own view of the filled positions, fixed draws
+            metrics.update(objective_metrics(objective, model, task, s.val_grids, cfg.seed + 54321))
         for p in model.parameters():      # FrozenDenoiser froze them; training goes on
             p.requires_grad_(True)
         return metrics
