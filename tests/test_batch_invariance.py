@@ -73,3 +73,13 @@ def test_left_padding_keeps_relative_but_not_absolute_positions():
     left = planner.generate(MODEL, rows, gen_length=GEN, padding_side="left")
     assert right.padding[:, -1].any() and left.padding[:, 0].any()
     assert not torch.equal(right.tokens, left.tokens)
+
+
+def test_bad_padding_is_refused():
+    tokens = torch.tensor([[3, 0, 0, 5]])
+    with pytest.raises(ValueError, match="a padding position holds the mask id 0"):
+        planner.sample(MODEL, "threshold", tokens, padding=torch.tensor([[False, False, True, True]]))
+    with pytest.raises(ValueError, match=r"padding has shape \(1, 3\); expected the tokens' \(1, 4\)"):
+        planner.sample(MODEL, "threshold", tokens, padding=torch.zeros(1, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match="padding must be a bool tensor"):
+        planner.sample(MODEL, "threshold", tokens, padding=torch.zeros(1, 4))
