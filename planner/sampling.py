@@ -172,8 +172,9 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         xa = x[active]
         pad = None if padding is None else padding[active]
         extra = {"rows": active} if stateful else {}
-        out = frozen(xa, return_hidden=policy.needs_hidden,
-                     attention_mask=None if pad is None else ~pad, **extra)
+        if pad is not None:
+            extra["attention_mask"] = ~pad
+        out = frozen(xa, return_hidden=policy.needs_hidden, **extra)
         logits = out.logits
         check_step_output(logits, xa == frozen.mask_id, frozen.vocab_size, frozen.mask_id,
                           where=f"the denoiser ({type(frozen.model).__name__}) at step {iteration}")
