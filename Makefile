@@ -1,5 +1,5 @@
 # make run   : set up .venv and run the main job on the shipped defaults
-# make test  : set up .venv (with the torch-scatter extra) and run the tests
+# make test  : set up .venv (with the diffusers and torch-scatter extras) and run the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,diffusers]'
 	touch $@
 
 # torch-scatter has only a source release (about 6 minutes to build; pip caches the wheel)

@@ -27,9 +27,31 @@ class Denoiser(nn.Module):
     vocab_size: int
     max_length: int
     hidden_size: int | None = None
+    # whether `forward` takes `attention_mask` `[batch, length]` bool (True: a real position,
+    # False: padding no position may attend to), so rows of different lengths share a batch
+    supports_padding: bool = False
+    # a denoiser with state across the calls of one `planner.sample()` call (a KV cache):
+    # sample() calls `begin(tokens)` once before its first step and passes `rows` (each
+    # sequence's row in the batch given to sample) to every forward
+    stateful: bool = False
+
+    def begin(self, tokens: torch.Tensor) -> None:
+        """Called once per `planner.sample()` call by a stateful denoiser's loop."""
 
     def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
         raise NotImplementedError
+
+
+def check_attention_mask(attention_mask: torch.Tensor, tokens: torch.Tensor) -> None:
+    """`[batch, length]` bool with at least one real position per row."""
+    if not isinstance(attention_mask, torch.Tensor) or attention_mask.dtype != torch.bool:
+        raise TypeError(f"attention_mask must be a bool tensor (True at real positions), got "
+                        f"{getattr(attention_mask, 'dtype', type(attention_mask).__name__)}")
+    if attention_mask.shape != tokens.shape:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}; expected the "
+                         f"tokens' {tuple(tokens.shape)}")
+    if attention_mask.numel() and not bool(attention_mask.any(-1).all()):
+        raise ValueError("attention_mask leaves a row with no real position")
 
 
 def check_tokens(tokens: torch.Tensor, vocab_size: int, max_length: int, mask_id: int) -> None:
@@ -74,11 +96,23 @@ class FrozenDenoiser:
         self.hidden_size = model.hidden_size
         self.calls = 0  # forward passes so far, counted per sequence
 
-    def __call__(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+    def __call__(self, tokens: torch.Tensor, return_hidden: bool = False,
+                 attention_mask: torch.Tensor | None = None, **state) -> DenoiserOutput:
+        """attention_mask: optional `[batch, length]` bool, False at padding (a denoiser with
+        `supports_padding` only). state: keywords a stateful denoiser takes per call (a KV
+        cache's `rows`), passed through."""
         check_tokens(tokens, self.vocab_size, self.max_length, self.mask_id)
+        kwargs = dict(state)
+        if attention_mask is not None:
+            check_attention_mask(attention_mask, tokens)
+            if not getattr(self.model, "supports_padding", False):
+                raise ValueError(f"{type(self.model).__name__} takes no attention mask "
+                                 f"(supports_padding is False), so it cannot run a padded batch "
+                                 f"of rows of different lengths: give rows of one length")
+            kwargs["attention_mask"] = attention_mask.to(self.device)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.bf16):
-            out = self.model(tokens.to(self.device), return_hidden=return_hidden)
+            out = self.model(tokens.to(self.device), return_hidden=return_hidden, **kwargs)
         self.calls += tokens.shape[0]
         logits = out.logits.float().clone()
         hidden = out.hidden.float().clone() if (return_hidden and out.hidden is not None) else None

@@ -107,6 +107,7 @@ class HFMaskedDenoiser(Denoiser):
         # [.., L, L] bias, so a [batch, L] padding mask would be misread; its own sampler passes
         # none for unpadded batches. The others turn a [batch, L] mask of ones into no masking.
         self._attention_mask = kind != "dream" and _accepts(model.forward, "attention_mask")
+        self.supports_padding = self._attention_mask
         self._hidden_states = _accepts(model.forward, "output_hidden_states")
 
         self.mask_id = self._resolve_mask_id(mask_id, config)
@@ -169,10 +170,12 @@ class HFMaskedDenoiser(Denoiser):
             hidden = _config_value(getattr(self.model, "config", None), _HIDDEN_SIZE_KEYS)[1]
         return int(out.logits.shape[-1]), hidden
 
-    def _run(self, tokens: torch.Tensor, output_hidden_states: bool):
+    def _run(self, tokens: torch.Tensor, output_hidden_states: bool,
+             attention_mask: torch.Tensor | None = None):
         kwargs = {"input_ids": tokens.long()}
         if self._attention_mask:
-            kwargs["attention_mask"] = torch.ones_like(kwargs["input_ids"])
+            kwargs["attention_mask"] = (torch.ones_like(kwargs["input_ids"]) if attention_mask is None
+                                        else attention_mask.long())
         if output_hidden_states:
             kwargs["output_hidden_states"] = True
         out = self.model(**kwargs)
@@ -181,13 +184,18 @@ class HFMaskedDenoiser(Denoiser):
                             f"a .logits tensor")
         return out
 
-    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False,
+                attention_mask: torch.Tensor | None = None) -> DenoiserOutput:
         """tokens `[batch, length]` -> logits `[batch, length, vocab]`, hidden `[batch, length, d]`
-        (the last hidden layer) when `return_hidden`."""
+        (the last hidden layer) when `return_hidden`. attention_mask: `[batch, length]` bool,
+        False at padding (models whose forward takes `attention_mask`; not Dream)."""
         if return_hidden and not self._hidden_states:
             raise ValueError(f"{type(self.model).__name__} returns no hidden states, so "
                              f"return_hidden=True cannot be served")
-        out = self._run(tokens, return_hidden)
+        if attention_mask is not None and not self.supports_padding:
+            raise ValueError(f"the {self.kind} model {type(self.model).__name__} takes no "
+                             f"[batch, length] attention_mask: give rows of one length")
+        out = self._run(tokens, return_hidden, attention_mask)
         logits = out.logits
         hidden = out.hidden_states[-1] if return_hidden else None
         if self.kind == "dream":

@@ -61,17 +61,28 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.relation_bias = nn.Embedding(n_relations, cfg.n_heads) if n_relations else None
 
-    def forward(self, h: torch.Tensor, relations: torch.Tensor | None) -> torch.Tensor:
+    def qkv_heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`[b, n, d]` -> q, k, v `[b, heads, n, d / heads]`."""
         b, n, d = h.shape
         q, k, v = self.qkv(self.ln1(h)).view(b, n, 3, self.n_heads, d // self.n_heads).unbind(2)
-        bias = None
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+    def finish(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The residual update from the attention output `a` `[b, heads, n, d / heads]`."""
+        b, n, d = h.shape
+        h = h + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
+        return h + self.drop(self.ff(self.ln2(h)))
+
+    def forward(self, h: torch.Tensor, relations: torch.Tensor | None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """key_mask: `[b, 1, 1, n]` bool, False at padding keys."""
+        q, k, v = self.qkv_heads(h)
+        bias = key_mask
         if self.relation_bias is not None:
             # [n, n, heads] -> [1, heads, n, n], in the activations' dtype (bf16 under autocast)
             bias = self.relation_bias(relations).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
-        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                           attn_mask=bias)
-        h = h + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
-        return h + self.drop(self.ff(self.ln2(h)))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.finish(h, a)
 
 
 class MDMTransformer(Denoiser):
@@ -81,6 +92,7 @@ class MDMTransformer(Denoiser):
         self.mask_id, self.vocab_size = config.mask_id, config.vocab_size
         self.max_length, self.hidden_size = config.max_length, config.d_model
         self.vocabulary = config.vocabulary
+        self.supports_padding = config.structure == "sequence"
         d = config.d_model
         self.tok = nn.Embedding(config.vocab_size, d)
         if config.structure == "sudoku":
@@ -108,9 +120,18 @@ class MDMTransformer(Denoiser):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, tokens: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
-        """tokens `[batch, length]` -> logits `[batch, length, vocab]` (mask logit -inf)."""
+    def forward(self, tokens: torch.Tensor, return_hidden: bool = False,
+                attention_mask: torch.Tensor | None = None) -> DenoiserOutput:
+        """tokens `[batch, length]` -> logits `[batch, length, vocab]` (mask logit -inf).
+        attention_mask: `[batch, length]` bool, False at padding (structure "sequence" only):
+        no position attends to it, so a row's logits are those it has alone."""
         n = tokens.shape[1]
+        key_mask = None
+        if attention_mask is not None:
+            if not self.supports_padding:
+                raise ValueError("a Sudoku MDM (structure 'sudoku') takes whole grids: no "
+                                 "attention_mask")
+            key_mask = attention_mask.bool()[:, None, None, :]
         if self.config.structure == "sudoku" and n != 81:
             raise ValueError(f"this Sudoku MDM (structure 'sudoku') takes whole 81-cell grids "
                              f"[batch, 81], got a sequence of {n} cells {tuple(tokens.shape)}")
@@ -122,7 +143,15 @@ class MDMTransformer(Denoiser):
             h = h + self.pos(torch.arange(n, device=tokens.device))
             relations = None
         for block in self.blocks:
-            h = block(h, relations)
+            h = block(h, relations, key_mask)
+        return self.output(h, return_hidden)
+
+    def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Token plus position embeddings (structure "sequence") at `positions` `[n]`."""
+        return self.tok(tokens) + self.pos(positions)
+
+    def output(self, h: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
+        """The last hidden states `[b, n, d]` -> logits (mask logit -inf)."""
         h = self.ln_f(h)
         logits = self.head(h).float()
         logits[..., self.mask_id] = float("-inf")  # the clean token is never the mask

@@ -35,6 +35,25 @@ def check_generator(generator) -> torch.Generator | None:
     return generator
 
 
+def check_padding(padding, tokens: torch.Tensor, mask_id: int) -> torch.Tensor | None:
+    """None, or `[batch, length]` bool padding whose positions hold no mask token and which
+    leaves every row at least one real position."""
+    if padding is None:
+        return None
+    if not isinstance(padding, torch.Tensor) or padding.dtype != torch.bool:
+        raise TypeError(f"padding must be a bool tensor (True at padding), got "
+                        f"{getattr(padding, 'dtype', type(padding).__name__)}")
+    if padding.shape != tokens.shape:
+        raise ValueError(f"padding has shape {tuple(padding.shape)}; expected the tokens' "
+                         f"{tuple(tokens.shape)}")
+    if bool((padding & (tokens.to(padding.device) == mask_id)).any()):
+        raise ValueError(f"a padding position holds the mask id {mask_id}: padding is never "
+                         f"generated, so it must hold another token (a pad id)")
+    if padding.numel() and bool(padding.all(-1).any()):
+        raise ValueError("padding covers a whole row: every row needs a real position")
+    return padding
+
+
 def warn_if_nothing_masked(tokens: torch.Tensor, mask_id: int) -> None:
     """Warn when no position of a non-empty batch holds `mask_id`: nothing will be generated,
     which is most often a prompt written with another model's mask id."""

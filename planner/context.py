@@ -49,6 +49,8 @@ class StepContext:
     last_call: `[batch]` bool, rows for which this is the last call `max_nfe` allows (the loop
              then unmasks every masked position whatever the policy chose), or None
     temperature: the token temperature of this sample() call (0: greedy); `drawn` uses it
+    padding: `[batch, length]` bool, True at positions that are not part of the row (a padded
+             batch of rows of different lengths), or None; they are never masked
     """
 
     logits: torch.Tensor
@@ -61,6 +63,7 @@ class StepContext:
     generator: torch.Generator | None = None
     last_call: torch.Tensor | None = None
     temperature: float = 0.0
+    padding: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
 
     @cached_property

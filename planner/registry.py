@@ -92,3 +92,23 @@ def load_policy(name: str, **overrides) -> Policy:
     if not isinstance(policy, Policy):
         raise TypeError(f"{made_by} made a {type(policy).__name__}, not a Policy")
     return policy
+
+
+def policy_parameters(name: str) -> set[str]:
+    """The knob names the policy `name`'s constructor takes (its config's `_target_`, or its
+    registered factory), so a caller can pass a knob such as `block_length` only where it
+    applies (`planner.generate`)."""
+    import inspect
+
+    from hydra.utils import get_method
+
+    _load_builtins()
+    path = _config_file(name)
+    if path is not None:
+        target = get_method(str(OmegaConf.load(path)["_target_"]))
+    elif name in _FACTORIES:
+        target = _FACTORIES[name][0]
+    else:
+        raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
+    params = inspect.signature(target).parameters.values()
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

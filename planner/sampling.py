@@ -16,7 +16,7 @@ import torch
 
 from denoiser.base import Denoiser, FrozenDenoiser, check_tokens
 
-from .checks import (check_generator, check_step_output, check_temperature,
+from .checks import (check_generator, check_padding, check_step_output, check_temperature,
                      warn_if_nothing_masked)
 from .context import StepContext
 from .policy import Policy, Selection
@@ -122,7 +122,8 @@ def _check_selection(policy: Policy, selection: Selection, masked: torch.Tensor,
 def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: torch.Tensor, *,
            generator: torch.Generator | None = None, temperature: float = 0.0,
            mask_id: int | None = None, max_nfe: int | None = None,
-           callbacks: Iterable[Callable[[StepRecord], None]] = ()) -> SampleResult:
+           callbacks: Iterable[Callable[[StepRecord], None]] = (),
+           padding: torch.Tensor | None = None) -> SampleResult:
     """Complete every masked position of `tokens` `[batch, length]`.
 
     denoiser: a frozen MDM; its `mask_id` marks the positions to generate, every other token
@@ -135,6 +136,10 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
     max_nfe: optional bound on the denoiser calls per sequence (with the policy's own bound,
         the smaller holds); the last allowed call unmasks every position still masked.
     callbacks: called after each step with a StepRecord.
+    padding: optional `[batch, length]` bool, True at positions that are not part of the row
+        (rows of different lengths in one batch): they must hold a non-mask token, are never
+        written, and the denoiser (one with `supports_padding`) attends to none of them, so a
+        row's result is the one it has alone (`planner.generate` pads this way).
     """
     temperature, generator = check_temperature(temperature), check_generator(generator)
     frozen = _as_frozen(denoiser)
@@ -142,6 +147,7 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
     if mask_id is not None and mask_id != frozen.mask_id:
         raise ValueError(f"mask_id {mask_id} does not match the denoiser's mask_id {frozen.mask_id}")
     check_tokens(tokens, frozen.vocab_size, frozen.max_length, frozen.mask_id)
+    padding = check_padding(padding, tokens, frozen.mask_id)
     warn_if_nothing_masked(tokens, frozen.mask_id)
     callbacks = tuple(callbacks)
     policy.check_denoiser(frozen)
@@ -155,11 +161,20 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
     rewrites = torch.zeros((batch, length), dtype=torch.long, device=x.device)
     state = policy.init_state(initial_masked, generator)
     active = torch.nonzero(initial_masked.any(-1)).squeeze(1)
+    stateful = getattr(frozen.model, "stateful", False)
+    if stateful:
+        frozen.model.begin(x)
+    if padding is not None:
+        padding = padding.to(x.device)
 
     iteration = 0
     while active.numel():
         xa = x[active]
-        out = frozen(xa, return_hidden=policy.needs_hidden)
+        pad = None if padding is None else padding[active]
+        extra = {"rows": active} if stateful else {}
+        if pad is not None:
+            extra["attention_mask"] = ~pad
+        out = frozen(xa, return_hidden=policy.needs_hidden, **extra)
         logits = out.logits
         check_step_output(logits, xa == frozen.mask_id, frozen.vocab_size, frozen.mask_id,
                           where=f"the denoiser ({type(frozen.model).__name__}) at step {iteration}")
@@ -170,7 +185,7 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         ctx = StepContext(logits=logits, tokens=xa, masked=masked,
                           initial_masked=initial_masked[active], step=step, rows=active,
                           hidden=out.hidden, generator=generator, last_call=last,
-                          temperature=temperature)
+                          temperature=temperature, padding=pad)
         selection = policy.select(ctx, state)
         chosen, remask, edit, revisit = _check_selection(policy, selection, masked,
                                                          initial_masked[active], frozen.vocab_size)

@@ -79,6 +79,11 @@ EXPECT = {
     "factor_margin": ("two_steps", {"f": 1.0}),
     # gamma 0.01: two positions at log 2 exceed it, so one; then all have entropy 0.
     "eb": ("two_steps", {"gamma": 0.01}),
+    # diffusers' block refinement at its defaults (block 32 over 32 steps: a quota of one):
+    # nothing above 0.95 at 1/2, so the top one; then all at 1.0. Its entropy bound 0.1 is
+    # below log 2, so one; then entropy 0 for all.
+    "diffusers_block_refinement": ("two_steps", {}),
+    "diffusers_entropy_bound": ("two_steps", {}),
     "random": ("ancestral", {"steps": 4}),
     # an untrained planner (zero output layer): every p_i = 1/2, not above the threshold, so
     # the deterministic mode takes the single most likely position each step.

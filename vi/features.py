@@ -69,6 +69,9 @@ class OrderState:
     beta:           `[batch]` the price per step, or None (used by beta-conditioned planners)
     true_log_prob:  `[batch, length]` log p_D(x_i | x^(k-1)) of the clean token x_i, or None
                     when x is unknown (at inference); the posterior needs it
+    padding:        `[batch, length]` bool, True at positions that are not part of the row (a
+                    padded batch, `planner.sample(padding=)`), or None; the attention mixer
+                    ignores them
     """
 
     tokens: torch.Tensor
@@ -77,6 +80,7 @@ class OrderState:
     denoised: DenoiserSummary
     beta: torch.Tensor | None = None
     true_log_prob: torch.Tensor | None = None
+    padding: torch.Tensor | None = None
 
 
 def state_features(state: OrderState) -> torch.Tensor:

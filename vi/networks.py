@@ -139,6 +139,7 @@ class SubsetNet(nn.Module):
             self.register_buffer("cell_col", COL.clone(), persistent=False)
             self.register_buffer("cell_box", BOX.clone(), persistent=False)
         self.hidden_proj = nn.Linear(hidden_size, d_model) if hidden_size else None
+        self.mixer_name = mixer
         if mixer == "pool":
             self.encoder = PoolEncoder(d_model, d_ff or 2 * d_model, n_layers, structure)
         else:
@@ -208,7 +209,14 @@ class SubsetNet(nn.Module):
                 raise ValueError("this planner projects the denoiser's hidden states; "
                                  "the summary has none")
             h = h + self.hidden_proj(state.denoised.hidden.float())
-        logits = self.head(self.norm(self.encoder(h))).squeeze(-1)
+        if state.padding is not None and self.mixer_name == "attention":
+            encoded = self.encoder(h, src_key_padding_mask=state.padding)
+        else:
+            if state.padding is not None and bool(state.padding.any()):
+                raise ValueError("a planner with the pool mixer pools over whole rows, so it "
+                                 "cannot run a padded batch: give rows of one length")
+            encoded = self.encoder(h)
+        logits = self.head(self.norm(encoded)).squeeze(-1)
         if self.skip is not None:
             logits = logits + self.skip(inputs).squeeze(-1)
         return logits

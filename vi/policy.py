@@ -34,7 +34,8 @@ class LearnedPlanner(Policy):
                                   entropy=ctx.entropy32, argmax=ids[..., 0], hidden=ctx.hidden)
         beta = torch.full((ctx.tokens.shape[0],), float(self.beta), device=ctx.tokens.device)
         order_state = OrderState(tokens=ctx.tokens, masked=ctx.masked,
-                                 initial_masked=ctx.initial_masked, denoised=summary, beta=beta)
+                                 initial_masked=ctx.initial_masked, denoised=summary, beta=beta,
+                                 padding=ctx.padding)
         with torch.no_grad():
             dist = self.prior.distribution(order_state)
             chosen = (dist.sample(generator=ctx.generator) if self.sample

@@ -3,6 +3,8 @@ same values as their configs in experiments/configs/policy/; a test checks it). 
 heuristic adds one line here beside its file and its config."""
 from ..registry import register_policy
 from .backtrack import Backtrack
+from .diffusers_block_refinement import DiffusersBlockRefinement
+from .diffusers_entropy_bound import DiffusersEntropyBound
 from .eb import EBSampler
 from .entropy import LowestEntropy
 from .factor import FactorRule
@@ -23,6 +25,8 @@ from .topk_prob import TopKProbability
 
 BUILTIN = {
     "backtrack": Backtrack,
+    "diffusers_block_refinement": DiffusersBlockRefinement,
+    "diffusers_entropy_bound": DiffusersEntropyBound,
     "eb": EBSampler,
     "entropy": LowestEntropy,
     "factor": FactorRule,
