@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep compare-fewstep train-text compare-text bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep compare-fewstep remask-signal train-text compare-text bench clean
 
 setup: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ compare-fewstep: setup
 	$(PY) -m experiments.compare experiment=sudoku_fewstep_trace eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_trace/latest
 	$(PY) -m experiments.oracle eval.threads=1 data.path=runs/off_bar/rrn_style_valid_bar.csv data.limit=500 'betas=[0.2,0.15,0.1,0.08]' heuristics=runs/compare/sudoku_fewstep/latest/results.json hydra.run.dir=runs/oracle/latest
 	$(PY) -m experiments.failures --config-name failures_fewstep eval.threads=1 hydra.run.dir=runs/failures/fewstep_latest
+
+# issue 13 (docs/results/sudoku_fix.md): does the denoiser know which committed tokens are wrong,
+# and what the remasking oracles reach (400 validation rows outside the bar)
+remask-signal: setup
+	$(PY) -m experiments.remask_signal eval.threads=1 hydra.run.dir=runs/remask_signal/latest
 
 # the text models (docs/results/text.md): the MDM, the autoregressive scorer, the Hugging Face BERT,
 # and the text planner (on the MDM: run after it)

@@ -74,7 +74,9 @@ LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
                # the few-step figures' targets: long runs of modules covered one by one here
                # (train_planner, compare, failures); only their listing is checked
                "train-planner-fewstep": "-m experiments.train_planner planner=sudoku_fewstep",
-               "compare-fewstep": "-m experiments.compare experiment=sudoku_fewstep"}
+               "compare-fewstep": "-m experiments.compare experiment=sudoku_fewstep",
+               # issue 13's signal measurement (tests/test_remask_signal.py runs the module)
+               "remask-signal": "-m experiments.remask_signal"}
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +185,8 @@ def test_bad_values_on_the_command_line(work, python_env):
 
 
 @pytest.mark.parametrize("name", ["bench", "compare", "evaluate", "failures", "nll_bound",
-                                  "token_frequency", "train_ar", "train_denoiser", "train_planner"])
+                                  "remask_signal", "token_frequency", "train_ar", "train_denoiser",
+                                  "train_planner"])
 def test_help_template(name):
     from hydra import compose, initialize_config_dir
     with initialize_config_dir(str(REPO / "experiments" / "configs"), version_base=None):
