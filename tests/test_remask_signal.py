@@ -75,3 +75,25 @@ def test_entry_point_writes_its_table_and_refuses_a_rerun(tmp_path, python_env):
     assert "Does the denoiser know its wrong tokens?" in (folder / "remask_signal.md").read_text()
     again = subprocess.run(cmd, capture_output=True, text=True, env=python_env, timeout=600)
     assert again.returncode != 0 and "already holds a run" in again.stderr
+
+
+def test_remask_planner_draws_its_remask_set_and_keeps_givens():
+    """sample=True draws the remask set from the Bernoulli probabilities; with the oracle's
+    near-0/1 probabilities it makes the same choices as the deterministic rule."""
+    from denoiser import load_denoiser
+    from planner import sample
+    from tasks.paths import resolve_data_path
+    from tasks.sudoku import load_sudoku_csv
+    from vi.remask_oracle import wrong_token_logits
+    from vi.remask_policy import RemaskPlanner
+
+    den = load_denoiser("weights/sudoku-mdm")
+    data = load_sudoku_csv(resolve_data_path("sudoku/rrn_style_valid_18000.csv"), limit=12)
+    outs = [sample(den, RemaskPlanner(wrong_token_logits(data.solutions), "factor", {},
+                                      sample=drawn, max_nfe=40), data.puzzles,
+                   generator=torch.Generator().manual_seed(0)) for drawn in (False, True)]
+    assert torch.equal(outs[0].tokens, outs[1].tokens) and torch.equal(outs[0].nfe, outs[1].nfe)
+    with pytest.raises(ValueError, match="threshold must be in"):
+        RemaskPlanner(wrong_token_logits(data.solutions), threshold=1.0)
+    with pytest.raises(ValueError, match="inner must name a one-pass"):
+        RemaskPlanner(wrong_token_logits(data.solutions), inner="backtrack")
