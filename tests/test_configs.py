@@ -32,7 +32,7 @@ def test_every_policy_config_instantiates(name):
     assert isinstance(instantiate(cfg.policy, _convert_="all"), Policy)
 
 
-@pytest.mark.parametrize("group", ["task", "train", "eval", "logger"])
+@pytest.mark.parametrize("group", ["task", "train", "eval", "logger", "objective"])
 def test_every_component_config_instantiates(group, tmp_path):
     for option in group_options(group):
         target = OmegaConf.load(CONFIGS / group / f"{option}.yaml")
