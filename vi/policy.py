@@ -10,8 +10,10 @@ from typing import Any
 
 import torch
 
+from planner.budgets import StepSchedule
 from planner.context import StepContext
-from planner.policy import Policy, Selection
+from planner.policy import Policy, Selection, take_top
+from planner.ranking import rank
 
 from .features import DenoiserSummary, OrderState
 from .networks import PriorNet
@@ -21,12 +23,21 @@ class LearnedPlanner(Policy):
     """prior: a trained PriorNet. beta: the price per step it is conditioned on (only read
     by beta-conditioned networks). sample: draw the subset (True) or threshold it (False).
     threshold: the inclusion probability above which a position is taken when not sampling.
+    steps: None, or a fixed number of denoiser calls: each step then reveals the
+        highest-logit masked positions, as many as LLaDA's even schedule gives
+        (`planner.budgets.StepSchedule`), so every planner, one-per-step ones included, runs
+        at exactly `steps` calls (the few-step rows of docs/results/objectives.md).
     """
 
     def __init__(self, prior: PriorNet, beta: float = 0.0, sample: bool = False,
-                 threshold: float = 0.5):
+                 threshold: float = 0.5, steps: int | None = None):
+        if steps is not None and sample:
+            raise ValueError(f"steps={steps!r} ranks the planner's logits deterministically; it "
+                             f"excludes sampling")
         self.prior, self.beta, self.sample, self.threshold = prior, beta, sample, threshold
+        self.schedule = None if steps is None else StepSchedule(steps)
         self.needs_hidden = prior.uses_hidden
+
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
         values, ids = ctx.top2
@@ -37,10 +48,17 @@ class LearnedPlanner(Policy):
                                  initial_masked=ctx.initial_masked, denoised=summary, beta=beta)
         with torch.no_grad():
             dist = self.prior.distribution(order_state)
-            chosen = (dist.sample(generator=ctx.generator) if self.sample
-                      else dist.deterministic(self.threshold))
-        return Selection(chosen=chosen, scores=dist.logits.masked_fill(~ctx.masked, float("-inf")))
+            scores = dist.logits.masked_fill(~ctx.masked, float("-inf"))
+            if self.schedule is not None:
+                ranked = rank(scores, ctx)
+                chosen = take_top(ranked, self.schedule(ctx, scores, ranked), scores.shape[-1])
+            elif self.sample:
+                chosen = dist.sample(generator=ctx.generator)
+            else:
+                chosen = dist.deterministic(self.threshold)
+        return Selection(chosen=chosen, scores=scores)
 
     def __repr__(self) -> str:
+        steps = "" if self.schedule is None else f", steps={self.schedule.steps!r}"
         return (f"LearnedPlanner(beta={self.beta!r}, sample={self.sample!r}, "
-                f"threshold={self.threshold!r})")
+                f"threshold={self.threshold!r}{steps})")
