@@ -7,8 +7,9 @@ state and gives every masked position an inclusion probability p_i; the subset i
 the non-empty Bernoulli distribution (`mode="sample"`), or chosen deterministically: every
 position with p_i > threshold, else the single most likely one (`mode="deterministic"`).
 A beta-conditioned planner takes the price per denoiser call `beta` (nats) as an input:
-raising it trades accuracy for fewer calls. `steps=T` instead reveals the highest-logit
-positions on an even schedule of exactly T calls. A planner of the singleton family (LO-ARM,
+raising it trades accuracy for fewer calls. `mode="ranked"` instead reveals the
+highest-logit positions on an even schedule of exactly `steps` calls (steps None: one per
+step), whatever the planner's own count would be. A planner of the singleton family (LO-ARM,
 one position per step) reveals its most likely position whatever `threshold`.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from denoiser.paths import resolve_folder
 from planner.context import StepContext
 from planner.policy import Policy, Selection
 
-MODES = ("deterministic", "sample")
+MODES = ("deterministic", "sample", "ranked")
 SHIPPED = "weights/sudoku-planner"
 # the knobs `load_policy("learned")` starts from: those of experiments/configs/policy/learned.yaml
 DEFAULTS = {"path": SHIPPED, "beta": 0.02, "mode": "deterministic", "threshold": 0.5,
@@ -43,10 +44,12 @@ class Learned(Policy):
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise ValueError(f"steps must be None or a positive integer (denoiser calls), got "
                              f"{steps!r}")
+        if steps is not None and mode != "ranked":
+            raise ValueError(f"steps={steps!r} is the schedule of mode='ranked', got mode={mode!r}")
         self.beta, self.mode, self.threshold, self.steps = beta, mode, threshold, steps
         prior, self._config = load_planner(self.path)
         self._planner = LearnedPlanner(prior, beta=beta, sample=mode == "sample", threshold=threshold,
-                                       steps=steps)
+                                       ranked=mode == "ranked", steps=steps)
         self.needs_hidden = self._planner.needs_hidden
 
     def check_denoiser(self, denoiser) -> None:

@@ -23,19 +23,21 @@ class LearnedPlanner(Policy):
     """prior: a trained PriorNet. beta: the price per step it is conditioned on (only read
     by beta-conditioned networks). sample: draw the subset (True) or threshold it (False).
     threshold: the inclusion probability above which a position is taken when not sampling.
-    steps: None, or a fixed number of denoiser calls: each step then reveals the
-        highest-logit masked positions, as many as LLaDA's even schedule gives
-        (`planner.budgets.StepSchedule`), so every planner, one-per-step ones included, runs
-        at exactly `steps` calls (the few-step rows of docs/results/objectives.md).
+    ranked: instead of thresholding, reveal the highest-logit masked positions, as many as
+        LLaDA's even schedule over `steps` calls gives (`planner.budgets.StepSchedule`; steps
+        None: one per step), so that every planner, one-per-step ones included, runs at
+        exactly the calls of a fixed schedule (docs/results/objectives.md). Excludes sample.
     """
 
     def __init__(self, prior: PriorNet, beta: float = 0.0, sample: bool = False,
-                 threshold: float = 0.5, steps: int | None = None):
-        if steps is not None and sample:
-            raise ValueError(f"steps={steps!r} ranks the planner's logits deterministically; it "
-                             f"excludes sampling")
+                 threshold: float = 0.5, ranked: bool = False, steps: int | None = None):
+        if ranked and sample:
+            raise ValueError("ranked=True ranks the planner's logits deterministically; it "
+                             "excludes sample=True")
+        if steps is not None and not ranked:
+            raise ValueError(f"steps={steps!r} is the schedule of ranked=True")
         self.prior, self.beta, self.sample, self.threshold = prior, beta, sample, threshold
-        self.schedule = None if steps is None else StepSchedule(steps)
+        self.schedule = StepSchedule(steps) if ranked else None
         self.needs_hidden = prior.uses_hidden
 
 
