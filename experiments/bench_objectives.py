@@ -5,8 +5,10 @@ LO-ARM the same weights read as a categorical, `family="singleton"`) on the same
 of training puzzles at the same price.
 
 Per objective it prints the total variance of the prior's gradient (the sum over every prior
-parameter of the variance of `draws` independent estimates on that batch; VI's and LO-ARM's
-also the posterior's, which they train too), the training throughput (puzzles per second over
+parameter of the variance of `draws` independent estimates on that batch), the same relative
+to the squared norm of their mean (scale-free: the objectives' gradients differ in scale, GRPO's
+advantages being normalised), the total variance over everything it trains (VI and LO-ARM
+train the posterior too), the training throughput (puzzles per second over
 `steps` timed SVI steps at lr 0, so every step sees the same networks) and the denoiser calls
 per puzzle of one step. The figures are wall-clock on whatever else the machine runs; read
 them side by side, never as a test.
@@ -23,7 +25,7 @@ from pyro.infer import SVI
 
 from tasks.paths import REPO_ROOT
 from vi.checkpoint import load_planner
-from vi.diagnostics import gradient_variance
+from vi.diagnostics import gradient_draws, gradient_variance
 from vi.model import OrderModel
 from vi.networks import PosteriorNet, PriorNet
 
@@ -75,7 +77,7 @@ class ObjectiveBench:
         kwargs = {"beta": torch.full((self.batch,), self.beta)}
         print(f"batch {self.batch} puzzles, beta {self.beta}, {self.draws} gradient draws, "
               f"{self.steps} timed steps, from {self.planner}")
-        header = (f"{'objective':<44}{'grad var (prior)':>17}{'grad var (all)':>16}"
+        header = (f"{'objective':<44}{'grad var (prior)':>17}{'relative':>10}{'grad var (all)':>16}"
                   f"{'puzzles/s':>11}{'calls/puzzle':>14}")
         print(header + "\n" + "-" * len(header))
         rows = []
@@ -91,8 +93,10 @@ class ObjectiveBench:
             pyro.module("posterior", posterior)
             prior_params = list(prior.parameters())
             everything = prior_params + list(posterior.parameters())
-            var_prior = gradient_variance(objective, order.model, order.guide, prior_params,
-                                          (x, masked), kwargs, n=self.draws)
+            draws = gradient_draws(objective, order.model, order.guide, prior_params,
+                                   (x, masked), kwargs, n=self.draws)
+            var_prior = float(draws.var(0).sum())
+            relative = var_prior / max(float(draws.mean(0).square().sum()), 1e-30)
             var_all = (gradient_variance(objective, order.model, order.guide, everything,
                                          (x, masked), kwargs, n=self.draws)
                        if getattr(objective, "trains_posterior", True) else var_prior)
@@ -101,10 +105,11 @@ class ObjectiveBench:
             for _ in range(self.steps):
                 svi.step(x, masked, **kwargs)
             seconds = time.perf_counter() - start
-            row = {"objective": name, "grad_variance_prior": var_prior, "grad_variance_all": var_all,
+            row = {"objective": name, "grad_variance_prior": var_prior,
+                   "relative_variance_prior": relative, "grad_variance_all": var_all,
                    "puzzles_per_s": self.steps * self.batch / seconds,
                    "calls_per_puzzle": (frozen.calls - calls_before) / (self.steps * self.batch)}
             rows.append(row)
-            print(f"{name:<44}{var_prior:>17.4g}{var_all:>16.4g}{row['puzzles_per_s']:>11.2f}"
+            print(f"{name:<44}{var_prior:>17.4g}{relative:>10.3g}{var_all:>16.4g}{row['puzzles_per_s']:>11.2f}"
                   f"{row['calls_per_puzzle']:>14.1f}", flush=True)
         return rows
