@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep compare-fewstep remask-signal train-text compare-text bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text compare-text bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,31 @@ train-denoiser: setup
 
 train-planner: setup
 	$(PY) -m experiments.train_planner planner=sudoku_factor train.threads=1 train.steps=100 export_to=weights/sudoku-planner
+
+# the peers' objectives on the shipped planner's network (issue 17, docs/results/objectives.md):
+# each on the VI planner's budget of denoiser calls (106,841, train.max_denoiser_calls in its
+# train config), validating on rows outside the bar; no snapshot is selected (each ships its last step)
+OBJ_TRAIN = $(PY) -m experiments.train_planner train.threads=1 val_path=runs/off_bar/rrn_style_valid_off_bar.csv
+train-planner-grpo: setup
+	$(PY) -m experiments.off_bar
+	$(OBJ_TRAIN) train=planner_grpo planner=sudoku_factor hydra.run.dir=runs/train_planner/obj_grpo export_to=weights/sudoku-planner-grpo
+
+train-planner-imitation: setup
+	$(PY) -m experiments.off_bar
+	$(OBJ_TRAIN) train=planner_imitation planner=sudoku_factor hydra.run.dir=runs/train_planner/obj_imitation export_to=weights/sudoku-planner-imitation
+
+train-planner-loarm: setup
+	$(PY) -m experiments.off_bar
+	$(OBJ_TRAIN) train=planner_loarm planner=sudoku_factor_singleton hydra.run.dir=runs/train_planner/obj_loarm export_to=weights/sudoku-planner-loarm
+
+# issue 17's figures: the bar's 2,000 puzzles with paired differences against the VI planner, at
+# about 13 calls and at 4, 6 and 8 calls; the objectives' gradient variance and throughput
+compare-objectives: setup
+	$(PY) -m experiments.compare experiment=sudoku_objectives eval.threads=1 hydra.run.dir=runs/compare/sudoku_objectives/latest
+	$(PY) -m experiments.compare experiment=sudoku_objectives_fewstep eval.threads=1 hydra.run.dir=runs/compare/sudoku_objectives_fewstep/latest
+
+bench-objectives: setup
+	$(PY) -m experiments.bench threads=1 'sections=[objectives]'
 
 # the few-step planner (issue 14, docs/results/sudoku_fewstep.md): one beta-conditioned prior
 # for the whole front, started as the factor rule with f moving with beta; the validation rows

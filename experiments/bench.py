@@ -7,7 +7,10 @@
    (`bench_policies.py`);
 2. estimators: the planner-training estimators' gradient variance and VI training steps per
    second (`bench_estimators.py`);
-3. lengths: how sampling time grows with sequence length for randomly initialised
+3. objectives: the peers' objectives beside VI (GRPO, oracle imitation, LO-ARM; issue 17):
+   gradient variance at the same state and training throughput (`bench_objectives.py`;
+   not in the default `sections`: `sections=[objectives]`);
+4. lengths: how sampling time grows with sequence length for randomly initialised
    text-sized MDMs, per sequence and per denoiser call (`bench_lengths.py`).
 
 `sections=[policies]` runs a subset. Timings are wall-clock on whatever else the machine runs.
@@ -24,7 +27,7 @@ from omegaconf import DictConfig
 from .evaluation import frozen_for_task
 from .run_folder import run_folder
 
-SECTIONS = ("policies", "estimators", "lengths")
+SECTIONS = ("policies", "estimators", "objectives", "lengths")
 
 
 def run(cfg: DictConfig) -> dict[str, list[dict]]:
@@ -34,7 +37,7 @@ def run(cfg: DictConfig) -> dict[str, list[dict]]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     print(f"threads {torch.get_num_threads()}, seed {cfg.seed}", flush=True)
-    needs_task = {"policies", "estimators"} & set(cfg.sections)
+    needs_task = {"policies", "estimators", "objectives"} & set(cfg.sections)
     task = instantiate(cfg.task) if needs_task else None
     model = instantiate(cfg.denoiser) if needs_task else None
     results = {}
@@ -46,7 +49,7 @@ def run(cfg: DictConfig) -> dict[str, list[dict]]:
         section = instantiate(cfg[name])
         if name == "policies":
             results[name] = section.run(task, model, cfg.seed)
-        elif name == "estimators":
+        elif name in ("estimators", "objectives"):
             results[name] = section.run(task, frozen_for_task(model, task), cfg.seed)
         else:
             results[name] = section.run(cfg.seed)

@@ -81,7 +81,10 @@ class PlannerTrainSettings:
     beta: each training sequence's price per denoiser call is log-uniform in [beta_min,
     beta_max] (the planner is conditioned on it). kl_scale rises linearly from kl_start to 1
     over kl_anneal steps; the entropy bonus on Q falls linearly from entropy_start to 0 over
-    entropy_anneal steps (Pyro's DMM-style annealing against early collapse)."""
+    entropy_anneal steps (Pyro's DMM-style annealing against early collapse).
+    max_denoiser_calls: stop before `steps` once the training steps have spent this many
+    denoiser forward passes (per sequence; None: no cap), so that objectives that spend
+    calls differently train on the same budget (docs/results/objectives.md)."""
 
     estimator: object = None
     steps: int = 1500
@@ -107,10 +110,13 @@ class PlannerTrainSettings:
     threads: int | None = None
     shards: int | None = None        # the batch's parts, gradients summed (None: one per process)
     backend: str = "gloo"            # torch.distributed backend under torchrun
+    max_denoiser_calls: int | None = None
 
     def __post_init__(self):
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every", "grad_var_every"))
+        if self.max_denoiser_calls is not None:
+            require_positive(self, "train", ("max_denoiser_calls",))
         require_finite(self, "train", ("lr",))
         if self.shards is not None and (self.shards < 1 or self.batch_size % self.shards):
             raise ValueError(f"train.shards must divide train.batch_size {self.batch_size}, "

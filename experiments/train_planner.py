@@ -9,8 +9,10 @@ Under torchrun every process holds the frozen denoiser and draws the same global
 trains on its own shard and DistributedDataParallel averages the gradients
 (`experiments/data_parallel.py`); rank 0 alone logs, validates, checkpoints and exports.
 
-TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss,
-train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
+TensorBoard: train/elbo, train/kl, train/nfe (E_Q[K]), train/q_entropy, train/loss (the other
+objectives of `vi/objectives/` log their own statistics, train/<name>), train/denoiser_calls
+(the frozen denoiser's forward passes per sequence spent on training steps so far: the budget
+`train.max_denoiser_calls` caps), train/grad_var (every train.grad_var_every steps), val/accuracy and val/nfe of sampling with
 P_theta alone (also at step 0, the initialisation); for text, which has no right answer,
 val/bits_per_char along P_theta's order instead of val/accuracy. Checkpoints `<run dir>/checkpoints/last.pt`
 (atomic); the planner folder `<run dir>/planner` (config.json + model.safetensors), loadable by
@@ -69,6 +71,33 @@ def validation_metrics(task, frozen, policy, val) -> dict[str, float]:
     return {"val/bits_per_char": nats / math.log(2), "val/nfe": float(out.nfe.float().mean())}
 
 
+def check_family(elbo, spec) -> None:
+    """An objective that needs a subset family (LO-ARM: one position per step) refuses a
+    planner config of another one."""
+    need = getattr(elbo, "family", None)
+    if need is not None and need != spec.family:
+        raise ValueError(f"the estimator {type(elbo).__name__} trains the {need!r} subset family, "
+                         f"but the planner config has family={spec.family!r}: add "
+                         f"planner.family={need} (on Sudoku: planner=sudoku_factor_singleton)")
+
+
+def training_scalars(stats: dict[str, float]) -> dict[str, float]:
+    """The estimator's statistics as train/ scalars; the VI estimators' under their names of
+    old (train/nfe is E_Q[K]), with train/elbo = log-likelihood - KL."""
+    renamed = {"steps": "nfe"}
+    out = {f"train/{renamed.get(k, k)}": v for k, v in stats.items()}
+    if "log_likelihood" in stats and "kl" in stats:
+        out["train/elbo"] = stats["log_likelihood"] - stats["kl"]
+    return out
+
+
+def progress_line(stats: dict[str, float]) -> str:
+    if {"log_likelihood", "kl", "steps"} <= set(stats):
+        return (f"elbo {stats['log_likelihood'] - stats['kl']:.3f} loglik "
+                f"{stats['log_likelihood']:.3f} kl {stats['kl']:.3f} E_Q[K] {stats['steps']:.2f}")
+    return " ".join(f"{k} {v:.3f}" for k, v in sorted(stats.items()))
+
+
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     s = instantiate(cfg.train)
     if s.threads:
@@ -82,10 +111,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     spec = instantiate(cfg.planner)
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.seed)
+    elbo = s.estimator
+    check_family(elbo, spec)
     prior, posterior, net_kwargs = spec.build(frozen, task.structure)
     order = OrderModel(frozen, prior, posterior)
     optim = pyro.optim.ClippedAdam({"lr": s.lr, "clip_norm": s.clip_norm})
-    elbo = s.estimator
+    trains_posterior = getattr(elbo, "trains_posterior", True)
     svi = ShardedSVI(order, elbo, optim, world, s.shards, cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
     guard_test_only(cfg.val_path, cfg, "val_path")    # selection never on test-only data
@@ -94,6 +125,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     checkpoint = RunCheckpoint(run_dir, settings_of(cfg, RESUMABLE),
                                command("experiments.train_planner"))
     step, saved = checkpoint.restore(cfg.resume, data_gen)
+    calls = int(saved.get("denoiser_calls", 0)) if saved else 0   # spent on training steps
     if saved:
         prior.load_state_dict(saved["prior"])
         posterior.load_state_dict(saved["posterior"])
@@ -103,7 +135,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
               if world.is_main else None)
     n_params = sum(p.numel() for p in prior.parameters())
     if world.is_main:
-        print(f"training a {n_params:,}-parameter planner (and its posterior) with "
+        print(f"training a {n_params:,}-parameter planner"
+              f"{' (and its posterior)' if trains_posterior else ''} with "
               f"{type(elbo).__name__} for {s.steps} steps, batch {s.batch_size} in "
               f"{svi.shards} shard(s) over {world.size} process(es), beta in "
               f"[{s.beta_min}, {s.beta_max}], in {run_dir}", flush=True)
@@ -114,7 +147,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             checkpoint.save(step, data_gen, {"prior": prior.state_dict(),
                                              "posterior": posterior.state_dict(),
                                              "optimizer": optim.get_state(),
-                                             "shard_rng": shard_rng})
+                                             "shard_rng": shard_rng,
+                                             "denoiser_calls": calls})
         world.barrier()
 
     def export(folder: str = "planner"):
@@ -122,6 +156,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                                "command": checkpoint.commands[-1],
                                "commands": checkpoint.commands}}
         save_planner(run_dir / folder, prior, net_kwargs, frozen, extra=trained)
+        if not trains_posterior:       # an objective without Q_phi (vi/objectives/) ships none
+            return
         # the posterior beside it, an oracle for the posterior-to-prior gap (experiments.oracle)
         save_posterior(run_dir / folder / "posterior", posterior, net_kwargs, frozen, extra=trained)
 
@@ -141,26 +177,28 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         if world.is_main:
             validate()
         world.barrier()
-    while step < s.steps:
+    def budget_left() -> bool:
+        return s.max_denoiser_calls is None or calls < s.max_denoiser_calls
+
+    while step < s.steps and budget_left():
         x, masked = task.planner_batch(s.batch_size, data_gen, givens)
         beta = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(s.batch_size, generator=data_gen))
         kwargs = {"beta": beta, "kl_scale": annealed(step, s.kl_start, 1.0, s.kl_anneal),
                   "entropy_weight": annealed(step, s.entropy_start, 0.0, s.entropy_anneal)}
+        calls_before = frozen.calls
         loss = svi.step(x, masked, **kwargs)
+        calls += world.sum(torch.tensor([float(frozen.calls - calls_before)]))[0].long().item()
         step += 1
-        if world.is_main and (step % s.log_every == 0 or step == s.steps):
+        last = step == s.steps or not budget_left()
+        if world.is_main and (step % s.log_every == 0 or last):
             st = svi.last_stats
             rate = (step - done_at_start) / (time.time() - t0)
-            logger.scalars({"train/loss": loss / s.batch_size,
-                            "train/elbo": st["log_likelihood"] - st["kl"],
-                            "train/kl": st["kl"], "train/nfe": st["steps"],
-                            "train/q_entropy": st["q_entropy"],
-                            "train/log_likelihood": st["log_likelihood"],
+            logger.scalars({"train/loss": loss / s.batch_size, **training_scalars(st),
                             "train/kl_scale": kwargs["kl_scale"],
                             "train/entropy_weight": kwargs["entropy_weight"],
+                            "train/denoiser_calls": calls,
                             "train/steps_per_second": rate}, step)
-            print(f"step {step}/{s.steps} elbo {st['log_likelihood'] - st['kl']:.3f} "
-                  f"loglik {st['log_likelihood']:.3f} kl {st['kl']:.3f} E_Q[K] {st['steps']:.2f} "
+            print(f"step {step}/{s.steps} {progress_line(st)} calls {calls:,} "
                   f"{rate:.2f} steps/s eta {(s.steps - step) / max(rate, 1e-9) / 60:.1f} min",
                   flush=True)
         if world.is_main and step % s.grad_var_every == 0:
@@ -169,9 +207,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             var = gradient_variance(elbo, order.model, order.guide, params,
                                     *svi.shard(0, x, masked, kwargs), n=s.grad_var_draws)
             logger.scalars({"train/grad_var": var}, step)
-        if step % s.ckpt_every == 0 or step == s.steps:
+        if step % s.ckpt_every == 0 or last:
             save_checkpoint()
-        if step % s.eval_every == 0 or step == s.steps:
+        if step % s.eval_every == 0 or last:
             if world.is_main:
                 validate()
             world.barrier()

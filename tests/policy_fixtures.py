@@ -129,7 +129,7 @@ def make_policy(name: str, denoiser: Denoiser, **overrides):
     """`planner.load_policy`, with the learned policy pointed at a planner made for `denoiser`."""
     from planner import load_policy
 
-    if name.startswith("learned"):      # learned, learned_fewstep: the same policy class
+    if name.startswith("learned"):      # learned, learned_fewstep, learned_grpo, ...: one class
         overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
     return load_policy(name, **overrides)
 

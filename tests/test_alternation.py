@@ -98,6 +98,10 @@ EXPECT = {
     "remdm": ("bounded", {"steps": 8}),
     "p2": ("bounded", {"steps": 4}),
     "learned_fewstep": ("one_per_step", {"random_head": False}),
+    # the learned policy on the weights of the peers' objectives (issue 17)
+    "learned_grpo": ("one_per_step", {"random_head": False}),
+    "learned_imitation": ("one_per_step", {"random_head": False}),
+    "learned_loarm": ("one_per_step", {"random_head": False}),
 }
 
 

@@ -158,6 +158,6 @@ def test_config_knobs_are_constructor_arguments(name):
     # one file per policy, named after it (a heuristic in planner/policies/, the learned
     # planner in vi/learned_policy.py)
     module = cfg["_target_"].rsplit(".", 1)[0]
-    # (learned_fewstep is the learned policy on other weights)
+    # (learned_fewstep, learned_grpo, ... are the learned policy on other weights)
     assert module in (f"planner.policies.{name}", f"vi.{name}_policy", "vi.learned_policy"), module
     assert load_policy(name, **{k: v for k, v in cfg.items() if k != "_target_"}) is not None

@@ -76,7 +76,15 @@ LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
                "train-planner-fewstep": "-m experiments.train_planner planner=sudoku_fewstep",
                "compare-fewstep": "-m experiments.compare experiment=sudoku_fewstep",
                # issue 13's signal measurement (tests/test_remask_signal.py runs the module)
-               "remask-signal": "-m experiments.remask_signal"}
+               "remask-signal": "-m experiments.remask_signal",
+               # issue 17's targets: the objectives through train_planner are run at a tiny size
+               # by tests/test_train_objectives.py; only their listing is checked here
+               "train-planner-grpo": "-m experiments.train_planner train.threads=1 "
+                                     "val_path=runs/off_bar/rrn_style_valid_off_bar.csv train=planner_grpo",
+               "train-planner-imitation": "train=planner_imitation planner=sudoku_factor",
+               "train-planner-loarm": "train=planner_loarm planner=sudoku_factor_singleton",
+               "compare-objectives": "-m experiments.compare experiment=sudoku_objectives_fewstep",
+               "bench-objectives": "-m experiments.bench threads=1 'sections=[objectives]'"}
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,10 @@ register_policy("learned", Learned, **_LEARNED_DEFAULTS)
 # the few-step planner (docs/results/sudoku_fewstep.md): the same policy on its own weights
 register_policy("learned_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 0.1,
                                                 "path": "weights/sudoku-planner-fewstep"})
+# the same network trained by the peers' objectives (issue 17, docs/results/objectives.md)
+for _objective in ("grpo", "imitation", "loarm"):
+    register_policy(f"learned_{_objective}", Learned,
+                    **{**_LEARNED_DEFAULTS, "path": f"weights/sudoku-planner-{_objective}"})
 
 __all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
            "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",

@@ -63,7 +63,11 @@ from pyro.util import check_if_enumerated, warn_if_nan
 from torch.distributions import kl_divergence
 
 from .model import RevealLikelihood
+from .singleton import SingletonSubset
 from .subset import BernoulliSubset
+
+# the step sites' distributions the closed forms cover (marginals, entropy, KL)
+SUBSET_FAMILIES = (BernoulliSubset, SingletonSubset)
 
 
 def reference_elbo(num_particles: int = 1) -> TraceGraph_ELBO:
@@ -118,7 +122,8 @@ def _per_row(t, batch: int) -> torch.Tensor:
     return t.expand(batch)
 
 
-def split_costs(model_trace: Trace, guide_trace: Trace) -> StepCosts:
+def split_costs(model_trace: Trace, guide_trace: Trace,
+                families: tuple[type, ...] = SUBSET_FAMILIES) -> StepCosts:
     """Rao-Blackwellise one (model, guide) trace pair into per-step closed-form costs.
 
     Recognised: step sites (latent in both, BernoulliSubset on both sides), which give
@@ -132,8 +137,11 @@ def split_costs(model_trace: Trace, guide_trace: Trace) -> StepCosts:
     step_of = {name: k for k, name in enumerate(steps, start=1)}
     for name in steps:
         for side, trace in (("guide", guide_trace), ("model", model_trace)):
-            if name not in trace.nodes or not isinstance(trace.nodes[name]["fn"], BernoulliSubset):
-                raise TypeError(f"step site {name!r} must be a BernoulliSubset in the {side}")
+            if name not in trace.nodes or not isinstance(trace.nodes[name]["fn"], families):
+                found = type(trace.nodes[name]["fn"]).__name__ if name in trace.nodes else "absent"
+                raise TypeError(f"step site {name!r} must be a "
+                                f"{' or '.join(f.__name__ for f in families)} in the {side}, "
+                                f"got {found}")
     if not steps:
         raise ValueError("the guide has no step sites: every sequence is already complete")
     batch = guide_trace.nodes[steps[0]]["fn"].batch_shape.numel()
@@ -228,8 +236,11 @@ class RaoBlackwellLOO_ELBO(ELBO):
             check_if_enumerated(guide_trace)
         return model_trace, guide_trace
 
+    # the step sites' subset families this estimator accepts (LOARM_ELBO: singletons only)
+    families: tuple[type, ...] = SUBSET_FAMILIES
+
     def _particles(self, model, guide, args, kwargs) -> list[StepCosts]:
-        particles = [split_costs(*trace_pair)
+        particles = [split_costs(*trace_pair, families=self.families)
                      for trace_pair in self._get_traces(model, guide, args, kwargs)]
         self.last_stats = {name: float(torch.stack([p.stats[name] for p in particles]).mean())
                            for name in particles[0].stats}
@@ -314,7 +325,7 @@ class OneStepLOO_ELBO(RaoBlackwellLOO_ELBO):
             replayed.add_node("r_1", name="r_1", type="sample", is_observed=False, value=drawn,
                               infer={})
             one_kwargs = dict(kwargs, initial_masked=initial, max_steps=1)
-            step = split_costs(*self._get_trace(
+            step = split_costs(families=self.families, *self._get_trace(
                 poutine.scale(model, scale=scale),
                 poutine.scale(poutine.replay(guide, trace=replayed), scale=scale),
                 (x, start) + tuple(args[2:]), one_kwargs))

@@ -24,7 +24,6 @@ from typing import Sequence
 import torch
 
 from .model import OrderModel
-from .subset import BernoulliSubset
 
 Partition = tuple[tuple[int, ...], ...]
 
@@ -92,8 +91,8 @@ def _row_terms(order_model: OrderModel, x: torch.Tensor, m0: torch.Tensor, beta:
     for n, (_, block) in enumerate(pairs):
         blocks[n, list(block)] = True
 
-    def log_prob(d: BernoulliSubset) -> torch.Tensor:
-        return BernoulliSubset(logits=d.logits[s_of], available=d.available[s_of]).log_prob(blocks)
+    def log_prob(d) -> torch.Tensor:   # a BernoulliSubset or a SingletonSubset, per pair
+        return type(d)(logits=d.logits[s_of], available=d.available[s_of]).log_prob(blocks)
 
     log_p, log_q = log_prob(prior), log_prob(posterior)                           # [pairs]
     reveal = torch.where(blocks, state.true_log_prob[s_of], torch.zeros(())).sum(-1)
@@ -113,8 +112,11 @@ def _row_terms(order_model: OrderModel, x: torch.Tensor, m0: torch.Tensor, beta:
     weight = log_q_path.exp()                                                     # Q(partition)
 
     def expect(values: torch.Tensor) -> torch.Tensor:
-        # Q-expectation; a partition Q never takes contributes 0, even where its term is -inf.
-        return torch.where(weight > 0, weight * values, torch.zeros(())).sum()
+        # Q-expectation; a partition Q never takes (a block of several positions under the
+        # singleton family) contributes 0, even where its term is -inf or nan: the values are
+        # masked before the product, so no 0 * nan reaches the gradient either.
+        taken = weight > 0
+        return (weight * torch.where(taken, values, torch.zeros_like(values))).sum()
 
     log_likelihood = torch.logsumexp(joint, 0)
     elbo = expect(joint - log_q_path)

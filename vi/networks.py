@@ -22,8 +22,12 @@ from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEA
                        OrderState, factor_features, rank_features, state_features,
                        truth_features)
 from .mixers import PoolEncoder
+from .singleton import SingletonSubset
 from .subset import BernoulliSubset
 
+# The subset families a network's logits parameterise (docs/design.md section 3): any non-empty
+# set of the masked positions, or one position per step (LO-ARM).
+FAMILIES = {"bernoulli": BernoulliSubset, "singleton": SingletonSubset}
 STRUCTURES = ("sequence", "sudoku")
 MIXERS = ("attention", "pool")
 BETA_FEATURES = ("log1p", "log")
@@ -65,6 +69,9 @@ class SubsetNet(nn.Module):
         also reads log beta), so that before training a higher price already commits more cells
         per step. Needs init_factor, beta_conditioned and beta_feature="log"; None (the
         default): f does not depend on beta.
+    family: the subset distribution the logits parameterise, "bernoulli" (`BernoulliSubset`)
+        or "singleton" (`SingletonSubset`: one position per step, the softmax of the logits
+        over the masked positions; LO-ARM).
     """
 
     n_extra_features = 0
@@ -77,8 +84,12 @@ class SubsetNet(nn.Module):
                  init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p",
                  factor_features: bool = False, init_factor: float | None = None,
                  factor_score: str = "confidence", init_factor_slope: float | None = None,
-                 init_factor_beta: float = 0.02):
+                 init_factor_beta: float = 0.02, family: str = "bernoulli"):
         super().__init__()
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
+        self.family = family
+        self.subset_class = FAMILIES[family]
         if structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
         if structure == "sudoku" and max_length != 81:
@@ -228,9 +239,10 @@ class PriorNet(SubsetNet):
     def forward(self, state: OrderState) -> torch.Tensor:
         return self._logits(state)
 
-    def distribution(self, state: OrderState) -> BernoulliSubset:
-        """The subset distribution over `state.masked`, batch_shape `[batch]`."""
-        return BernoulliSubset(logits=self(state), available=state.masked)
+    def distribution(self, state: OrderState) -> BernoulliSubset | SingletonSubset:
+        """The subset distribution (the network's family) over `state.masked`, batch_shape
+        `[batch]`."""
+        return self.subset_class(logits=self(state), available=state.masked)
 
 
 class PosteriorNet(SubsetNet):
@@ -248,5 +260,5 @@ class PosteriorNet(SubsetNet):
         return self._logits(state, extra=truth_features(state, x),
                             extra_embedding=self.true_tok(x))
 
-    def distribution(self, state: OrderState, x: torch.Tensor) -> BernoulliSubset:
-        return BernoulliSubset(logits=self(state, x), available=state.masked)
+    def distribution(self, state: OrderState, x: torch.Tensor) -> BernoulliSubset | SingletonSubset:
+        return self.subset_class(logits=self(state, x), available=state.masked)

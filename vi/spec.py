@@ -20,7 +20,9 @@ class PlannerSpec:
     factor rule's inputs, and starting as that rule with that f; factor_score: "confidence" or
     "margin", the quantity the factor inputs rank and test. beta_feature: "log" or "log1p", how
     the price enters a beta-conditioned network. init_factor_slope, init_factor_beta: a factor-rule
-    start whose f moves with beta (`vi.networks.SubsetNet`)."""
+    start whose f moves with beta (`vi.networks.SubsetNet`). family: the subset distribution,
+    "bernoulli" (`BernoulliSubset`, any non-empty set per step) or "singleton"
+    (`SingletonSubset`, one position per step: LO-ARM)."""
 
     d_model: int = 32
     n_layers: int = 2
@@ -40,6 +42,7 @@ class PlannerSpec:
     factor_score: str = "confidence"
     init_factor_slope: float | None = None
     init_factor_beta: float = 0.02
+    family: str = "bernoulli"
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -53,7 +56,9 @@ class PlannerSpec:
                 "factor_features": self.factor_features, "init_factor": self.init_factor,
                 "factor_score": self.factor_score,
                 "init_factor_slope": self.init_factor_slope,
-                "init_factor_beta": self.init_factor_beta}
+                "init_factor_beta": self.init_factor_beta,
+                # recorded only when not the default, so older planner folders load unchanged
+                **({} if self.family == "bernoulli" else {"family": self.family})}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)
