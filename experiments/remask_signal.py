@@ -83,11 +83,16 @@ class CellRecorder:
         self.fresh.append(fresh[filled].cpu())
         self._last_order = {row: ctx.masked[i].cpu() for i, row in enumerate(ctx.rows.tolist())}
 
-    def auc(self, only_fresh: bool = False) -> tuple[float | None, int, float]:
-        s, w, f = torch.cat(self.scores), torch.cat(self.wrong), torch.cat(self.fresh)
-        if only_fresh:
-            s, w = s[f], w[f]
-        return roc_auc(w, s), int(w.numel()), float(w.float().mean()) if w.numel() else 0.0
+
+
+def pooled_auc(recorders, only_fresh: bool = False) -> tuple[float | None, int, float]:
+    """(AUC, cells, share wrong) over the cells of every recorder (one per batch)."""
+    s = torch.cat([t for r in recorders for t in r.scores])
+    w = torch.cat([t for r in recorders for t in r.wrong])
+    if only_fresh:
+        f = torch.cat([t for r in recorders for t in r.fresh])
+        s, w = s[f], w[f]
+    return roc_auc(w, s), int(w.numel()), float(w.float().mean()) if w.numel() else 0.0
 
 
 def run(name: str, denoiser, policy, data, task, batch_size: int, callbacks=()) -> dict:
@@ -159,14 +164,8 @@ def remask_signal(cfg: DictConfig, run_dir: Path) -> dict:
     logger = instantiate(cfg.logger)(run_dir=run_dir)
     plain, tokens, correct = run(f"{cfg.inner} {knobs}", denoiser, load_policy(cfg.inner, **knobs),
                                  data, task, bs, callbacks=[recorder])
-    cells = {"scores": [], "wrong": [], "fresh": []}
-    for r in recorders.values():
-        for key in cells:
-            cells[key].extend(getattr(r, key))
-    merged = CellRecorder(data.references)
-    merged.scores, merged.wrong, merged.fresh = cells["scores"], cells["wrong"], cells["fresh"]
-    auc_all, n_all, wrong_share = merged.auc()
-    auc_fresh, n_fresh, fresh_wrong = merged.auc(only_fresh=True)
+    auc_all, n_all, wrong_share = pooled_auc(recorders.values())
+    auc_fresh, n_fresh, fresh_wrong = pooled_auc(recorders.values(), only_fresh=True)
     board = board_signal(denoiser, data, tokens, correct, cfg.accept, bs)
     rows = [plain]
     oracle_remask = lambda start: RemaskPlanner(  # noqa: E731
