@@ -106,9 +106,10 @@ class BlockKVCache(Denoiser):
         self.full_calls += tokens.shape[0]
         n = tokens.shape[1]
         key_mask = keep[:, None, None, :]
-        h = self.model.embed(tokens, torch.arange(n, device=tokens.device))
+        positions = torch.arange(n, device=tokens.device)
+        h, rope = self.model.embed(tokens, positions), self.model.rope(positions)
         for i, layer in enumerate(self.model.blocks):
-            q, k, v = layer.qkv_heads(h)
+            q, k, v = layer.qkv_heads(h, rope)
             self._keys[i][rows], self._values[i][rows] = k.to(self._keys[i].dtype), v.to(self._values[i].dtype)
             h = layer.finish(h, F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask))
         out = self.model.output(h, True)
@@ -121,10 +122,10 @@ class BlockKVCache(Denoiser):
         n = tokens.shape[1]
         end = n if self.mode == "prefix" else min(start + self.block_length, n)
         positions = torch.arange(start, end, device=tokens.device)
-        h = self.model.embed(tokens[:, start:end], positions)
+        h, rope = self.model.embed(tokens[:, start:end], positions), self.model.rope(positions)
         key_mask = keep[:, None, None, :]
         for i, layer in enumerate(self.model.blocks):
-            q, k, v = layer.qkv_heads(h)
+            q, k, v = layer.qkv_heads(h, rope)
             kept_k, kept_v = self._keys[i][rows].to(k.dtype), self._values[i][rows].to(v.dtype)
             keys = torch.cat([kept_k[:, :, :start], k, kept_k[:, :, end:]], 2)
             values = torch.cat([kept_v[:, :, :start], v, kept_v[:, :, end:]], 2)

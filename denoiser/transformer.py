@@ -4,7 +4,9 @@ Pre-LayerNorm blocks with no time conditioning (as in MDLM, the masked count tel
 the noise level). Positional structure is task-aware: `structure="sudoku"` adds row, column and
 box embeddings and a learned per-head attention bias for each cell relation (same row / column
 / box), which is how the constraints are laid out; `structure="sequence"` uses learned
-absolute position embeddings.
+absolute position embeddings (`positions="learned"`, the shipped 0.83M text MDM) or rotary
+embeddings of the queries and keys (`positions="rotary"`, RoFormer / LLaDA), which see relative
+offsets from the first step, so a character model need not first learn to find its neighbours.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .base import Denoiser, DenoiserOutput
 from .checkpoint import check_compatible, load_folder, load_state, save_folder
 
 STRUCTURES = ("sequence", "sudoku")
+POSITIONS = ("learned", "rotary")
 
 
 @dataclass
@@ -32,11 +35,20 @@ class MDMConfig:
     d_ff: int = 512
     dropout: float = 0.0
     structure: str = "sequence"
+    positions: str = "learned"       # "sequence" only: learned absolute or rotary
     vocabulary: str | None = None   # a character task's characters (ids 0..), recorded to refuse another
 
     def __post_init__(self):
         if self.structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
+        if self.positions == "rotary" and self.structure != "sequence":
+            raise ValueError(f"positions 'rotary' is for structure 'sequence', got structure "
+                             f"{self.structure!r}")
+        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"rotary positions need an even head size, got d_model "
+                             f"{self.d_model} / n_heads {self.n_heads}")
         if not 0 <= self.mask_id < self.vocab_size:
             raise ValueError(f"mask_id {self.mask_id} must be a token id in [0, {self.vocab_size})")
         if self.d_model % self.n_heads:
@@ -46,6 +58,22 @@ class MDMConfig:
             raise ValueError(f"structure 'sudoku' is the 81-cell grid of tasks.sudoku (blank 0): "
                              f"it needs max_length 81 and mask_id 0, got max_length "
                              f"{self.max_length} and mask_id {self.mask_id}")
+
+
+def rotary_angles(positions: torch.Tensor, head_size: int, base: float = 10000.0
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) `[n, head_size]` of RoFormer's rotation at `positions` `[n]` (the two halves
+    of a head rotate as pairs, as in GPT-NeoX and LLaMA)."""
+    inv = base ** (-torch.arange(0, head_size, 2, device=positions.device).float() / head_size)
+    angles = positions.float()[:, None] * inv[None, :]
+    angles = torch.cat([angles, angles], -1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of `x [..., n, head_size]` (x1, x2 halves -> x1 cos - x2 sin, ...)."""
+    x1, x2 = x.chunk(2, -1)
+    return (x * cos + torch.cat([-x2, x1], -1) * sin).to(x.dtype)
 
 
 class Block(nn.Module):
@@ -61,11 +89,16 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.relation_bias = nn.Embedding(n_relations, cfg.n_heads) if n_relations else None
 
-    def qkv_heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`[b, n, d]` -> q, k, v `[b, heads, n, d / heads]`."""
+    def qkv_heads(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`[b, n, d]` -> q, k, v `[b, heads, n, d / heads]`; rope: the (cos, sin) `[n, d /
+        heads]` of `rotary_angles` at the rows' positions, rotating q and k."""
         b, n, d = h.shape
         q, k, v = self.qkv(self.ln1(h)).view(b, n, 3, self.n_heads, d // self.n_heads).unbind(2)
-        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)
+        return q, k, v
 
     def finish(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The residual update from the attention output `a` `[b, heads, n, d / heads]`."""
@@ -74,9 +107,10 @@ class Block(nn.Module):
         return h + self.drop(self.ff(self.ln2(h)))
 
     def forward(self, h: torch.Tensor, relations: torch.Tensor | None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                key_mask: torch.Tensor | None = None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """key_mask: `[b, 1, 1, n]` bool, False at padding keys."""
-        q, k, v = self.qkv_heads(h)
+        q, k, v = self.qkv_heads(h, rope)
         bias = key_mask
         if self.relation_bias is not None:
             # [n, n, heads] -> [1, heads, n, n], in the activations' dtype (bf16 under autocast)
@@ -104,7 +138,8 @@ class MDMTransformer(Denoiser):
             self.register_buffer("relations", relation_ids(), persistent=False)
             n_rel = 8
         else:
-            self.pos = nn.Embedding(config.max_length, d)
+            if config.positions == "learned":
+                self.pos = nn.Embedding(config.max_length, d)
             self.relations = None
             n_rel = 0
         self.blocks = nn.ModuleList(Block(config, n_rel) for _ in range(config.n_layers))
@@ -135,20 +170,29 @@ class MDMTransformer(Denoiser):
         if self.config.structure == "sudoku" and n != 81:
             raise ValueError(f"this Sudoku MDM (structure 'sudoku') takes whole 81-cell grids "
                              f"[batch, 81], got a sequence of {n} cells {tuple(tokens.shape)}")
-        h = self.tok(tokens)
+        rope = None
         if self.config.structure == "sudoku":
-            h = h + self.row(self.cell_row) + self.col(self.cell_col) + self.box(self.cell_box)
+            h = self.tok(tokens) + self.row(self.cell_row) + self.col(self.cell_col) + self.box(self.cell_box)
             relations = self.relations
         else:
-            h = h + self.pos(torch.arange(n, device=tokens.device))
+            positions = torch.arange(n, device=tokens.device)
+            h, rope = self.embed(tokens, positions), self.rope(positions)
             relations = None
         for block in self.blocks:
-            h = block(h, relations, key_mask)
+            h = block(h, relations, key_mask, rope)
         return self.output(h, return_hidden)
 
     def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Token plus position embeddings (structure "sequence") at `positions` `[n]`."""
-        return self.tok(tokens) + self.pos(positions)
+        """Token plus (learned) position embeddings (structure "sequence") at `positions` `[n]`."""
+        h = self.tok(tokens)
+        return h + self.pos(positions) if self.config.positions == "learned" else h
+
+    def rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The rotary (cos, sin) at `positions` `[n]` that every block's q and k take (None
+        with learned positions)."""
+        if self.config.positions != "rotary":
+            return None
+        return rotary_angles(positions, self.config.d_model // self.config.n_heads)
 
     def output(self, h: torch.Tensor, return_hidden: bool = False) -> DenoiserOutput:
         """The last hidden states `[b, n, d]` -> logits (mask logit -inf)."""

@@ -3,7 +3,8 @@
 AdamW with a linear warm-up and cosine decay, bf16 autocast on the CPU, gradient clipping,
 TensorBoard `train/` and `val/` tags, an atomic checkpoint every `ckpt_every` steps that a
 killed run resumes from (`resume=true`), and the model folder `<run dir>/model` written at
-every validation. The trainer supplies the loss of a batch and the validation metrics.
+every validation; the validation point of lowest `val/loss` is also kept in `<run dir>/best`
+(`train.export=best` exports it). The trainer supplies the loss of a batch and the validation metrics.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Callable
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from denoiser.atomic import atomic_write_text
 
 from .checkpointing import RunCheckpoint
 from .run_folder import command, settings_of
@@ -60,9 +63,11 @@ def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: s
     data_gen = torch.Generator().manual_seed(cfg.seed)
     checkpoint = RunCheckpoint(run_dir, settings_of(cfg, RESUMABLE), command(module))
     step, saved = checkpoint.restore(cfg.resume, data_gen)
+    best = {"loss": float("inf"), "step": None}
     if saved:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
+        best = saved.get("best", best)
     logger = instantiate(cfg.logger)(run_dir=run_dir, purge_step=step + 1 if step else None)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"training {what}, {n_params:,} parameters, on {task.name} for {s.steps} steps "
@@ -75,6 +80,10 @@ def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: s
         logger.flush()
         print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
         model.save_pretrained(run_dir / "model")
+        if metrics.get("val/loss", float("inf")) < best["loss"]:
+            best.update(loss=metrics["val/loss"], step=step)
+            model.save_pretrained(run_dir / "best")
+            atomic_write_text(f"step {step} val/loss {best['loss']:.6f}\n", run_dir / "best_step.txt")
 
     model.train()
     t0, done_at_start = time.time(), step
@@ -98,15 +107,18 @@ def fit(cfg: DictConfig, run_dir: Path, s, task, model: torch.nn.Module, what: s
             print(f"step {step}/{s.steps} loss {loss.item():.4f} "
                   + "".join(f"{k} {v:.3f} " for k, v in extra.items())
                   + f"{rate:.2f} steps/s eta {eta / 60:.1f} min", flush=True)
-        if step % s.ckpt_every == 0 or step == s.steps:
-            checkpoint.save(step, data_gen, {"model": model.state_dict(),
-                                             "optimizer": opt.state_dict()})
         if step % s.eval_every == 0 or step == s.steps:
             validate()
+        if step % s.ckpt_every == 0 or step == s.steps:
+            checkpoint.save(step, data_gen, {"model": model.state_dict(),
+                                             "optimizer": opt.state_dict(), "best": best})
     if not (run_dir / "model").exists():
         validate()
     logger.close()
     if cfg.export_to:
-        load(run_dir / "model").save_pretrained(cfg.export_to)
-        print(f"exported to {cfg.export_to}", flush=True)
+        chosen = run_dir / ("best" if s.export == "best" and (run_dir / "best").exists() else "model")
+        load(chosen).save_pretrained(cfg.export_to)
+        print(f"exported {chosen} to {cfg.export_to}"
+              + (f" (val/loss {best['loss']:.4f} at step {best['step']})" if chosen.name == "best" else ""),
+              flush=True)
     return run_dir / "model"

@@ -54,8 +54,13 @@ class DenoiserTrainSettings:
     ckpt_every: int = 100
     val_grids: int = 512
     threads: int | None = None
+    # which model folder `export_to` receives: "last" (the final step) or "best" (the
+    # validation point of lowest val/loss, kept in <run dir>/best)
+    export: str = "last"
 
     def __post_init__(self):
+        if self.export not in ("last", "best"):
+            raise ValueError(f"train.export must be 'last' or 'best', got {self.export!r}")
         require_positive(self, "train", ("steps", "batch_size", "log_every", "eval_every",
                                          "ckpt_every"))
         require_finite(self, "train", ("lr",))

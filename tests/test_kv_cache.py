@@ -17,10 +17,10 @@ from denoiser.transformer import MDMConfig, MDMTransformer
 VOCAB, MASK, GEN, BLOCK = 10, 0, 24, 8
 
 
-def model(layers: int) -> MDMTransformer:
+def model(layers: int, positions: str = "learned") -> MDMTransformer:
     torch.manual_seed(layers)
     m = MDMTransformer(MDMConfig(vocab_size=VOCAB, mask_id=MASK, max_length=40, d_model=32,
-                                 n_layers=layers, n_heads=4, d_ff=64))
+                                 n_layers=layers, n_heads=4, d_ff=64, positions=positions))
     with torch.no_grad():
         for p in m.parameters():
             if p.dim() > 1:
@@ -42,10 +42,11 @@ def run(den, policy="low_confidence"):
     return planner.generate(den, prompts(), **kw)
 
 
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
 @pytest.mark.parametrize("policy", ["low_confidence", "threshold", "eb"])
-def test_with_one_layer_the_cache_is_exact(mode, policy):
-    m = model(1)
+def test_with_one_layer_the_cache_is_exact(mode, policy, positions):
+    m = model(1, positions)
     plain = run(m, policy)
     cached = BlockKVCache(m, BLOCK, mode)
     out = run(cached, policy)
@@ -55,9 +56,10 @@ def test_with_one_layer_the_cache_is_exact(mode, policy):
     assert cached.window_calls == int(plain.nfe.sum()) - cached.full_calls
 
 
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
-def test_with_more_layers_it_approximates_and_uses_the_cache(mode):
-    m = model(3)
+def test_with_more_layers_it_approximates_and_uses_the_cache(mode, positions):
+    m = model(3, positions)
     plain = run(m)
     cached = BlockKVCache(m, BLOCK, mode)
     out = run(cached)

@@ -47,3 +47,31 @@ def test_sigkill_then_resume_continues_the_same_run(tmp_path, python_exe, python
     assert sorted(lb) == list(range(1, 401))          # one point per step, none duplicated
     assert all(abs(la[s] - lb[s]) < 1e-6 for s in la)
     assert not list(killed.glob("checkpoints/.*tmp"))  # no half-written checkpoint left
+
+
+def test_export_best_ships_the_validation_point_of_lowest_loss(tmp_path, python_exe, python_env,
+                                                               repo_root):
+    """train.export=best: <run dir>/best holds the lowest val/loss seen (resumed or not), and
+    export_to receives it rather than the last step."""
+    python_env = {**python_env, "PYTHONPATH": str(repo_root)}
+    run_dir, shipped = tmp_path / "run", tmp_path / "shipped"
+    run(python_exe, python_env, run_dir, "train.steps=12", "train.eval_every=2", "train.lr=0.3",
+        "train.export=best", f"export_to={shipped}")
+    acc = EventAccumulator(str(run_dir / "tb"))
+    acc.Reload()
+    val = {e.step: e.value for e in acc.Scalars("val/loss")}
+    assert sorted(val) == [2, 4, 6, 8, 10, 12]
+    best_step = min(val, key=val.get)
+    assert (run_dir / "best_step.txt").read_text().split()[1] == str(best_step)
+    a = MDMTransformer.from_pretrained(shipped).state_dict()
+    b = MDMTransformer.from_pretrained(run_dir / "best").state_dict()
+    last = MDMTransformer.from_pretrained(run_dir / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (best_step == 12) == all(torch.equal(a[k], last[k]) for k in a)
+
+
+def test_a_bad_export_choice_is_refused(tmp_path, python_exe, python_env, repo_root):
+    python_env = {**python_env, "PYTHONPATH": str(repo_root)}
+    proc = run(python_exe, python_env, tmp_path / "run", "train.export=final", wait=False)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "train.export must be 'last' or 'best', got 'final'" in out
