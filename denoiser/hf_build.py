@@ -8,14 +8,40 @@ transformer. The saved folder is an ordinary `BertForMaskedLM` checkpoint whose 
 """
 from __future__ import annotations
 
+import math
+
+import torch
+
 from .hf import HFMaskedDenoiser
+
+POSITION_INITS = ("random", "sinusoidal")
+
+
+def sinusoidal_table(length: int, width: int, std: float) -> torch.Tensor:
+    """`[length, width]` the Transformer's sinusoidal position code, scaled to standard
+    deviation `std` (the other embeddings' initial scale)."""
+    position = torch.arange(length, dtype=torch.float64)[:, None]
+    rate = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float64) / width)
+    table = torch.zeros(length, width, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate)[:, : width // 2]
+    return (table / table.std() * std).float()
 
 
 def bert_masked_lm(vocab_size: int, mask_id: int, max_length: int, structure: str = "sequence",
                    vocabulary: str | None = None, hidden_size: int = 128, num_layers: int = 4,
-                   num_heads: int = 4, intermediate_size: int = 512) -> HFMaskedDenoiser:
+                   num_heads: int = 4, intermediate_size: int = 512,
+                   position_init: str = "random") -> HFMaskedDenoiser:
     """A randomly initialised `BertForMaskedLM` (no dropout, one segment type, no padding
-    token: every id is a real character or the mask) wrapped as a denoiser."""
+    token: every id is a real character or the mask) wrapped as a denoiser.
+
+    position_init: "random" (BERT's normal init) or "sinusoidal": the absolute position
+    embeddings start as the sinusoidal code at the embeddings' scale, whose dot products depend
+    on the offset, so attention can find a character's neighbours from the start (a randomly
+    initialised BERT sits at the unigram loss until it learns that; still trainable either way).
+    """
+    if position_init not in POSITION_INITS:
+        raise ValueError(f"position_init must be one of {POSITION_INITS}, got {position_init!r}")
     if structure != "sequence":
         raise ValueError(f"a BERT masked LM has only absolute positions: structure must be "
                          f"'sequence', got {structure!r}")
@@ -27,5 +53,9 @@ def bert_masked_lm(vocab_size: int, mask_id: int, max_length: int, structure: st
                         type_vocab_size=1, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0, pad_token_id=None,
                         mask_token_id=mask_id, vocabulary=vocabulary)
-    return HFMaskedDenoiser(BertForMaskedLM(config), kind="masked_lm", mask_id=mask_id,
-                            max_length=max_length)
+    model = BertForMaskedLM(config)
+    if position_init == "sinusoidal":
+        weight = model.bert.embeddings.position_embeddings.weight
+        with torch.no_grad():
+            weight.copy_(sinusoidal_table(max_length, hidden_size, config.initializer_range))
+    return HFMaskedDenoiser(model, kind="masked_lm", mask_id=mask_id, max_length=max_length)

@@ -10,6 +10,7 @@ offsets from the first step, so a character model need not first learn to find i
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .checkpoint import check_compatible, load_folder, load_state, save_folder
 
 STRUCTURES = ("sequence", "sudoku")
 POSITIONS = ("learned", "rotary")
+SCHEDULES = ("linear", "learned")
 
 
 @dataclass
@@ -36,11 +38,17 @@ class MDMConfig:
     dropout: float = 0.0
     structure: str = "sequence"
     positions: str = "learned"       # "sequence" only: learned absolute or rotary
+    # the masking schedule the model was trained with: "linear" (alpha_t = 1 - t, MDLM / MD4)
+    # or "learned" (GenMD4, alpha_t(x) = 1 - t^(w_x): one learned power per token value,
+    # `masking_power()`, trained by denoiser.genmd4.GenMD4Objective)
+    schedule: str = "linear"
     vocabulary: str | None = None   # a character task's characters (ids 0..), recorded to refuse another
 
     def __post_init__(self):
         if self.structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
         if self.positions == "rotary" and self.structure != "sequence":
@@ -146,6 +154,16 @@ class MDMTransformer(Denoiser):
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, config.vocab_size)
         self.apply(self._init)
+        if config.schedule == "learned":
+            # softplus(w) = 1 at the start: GenMD4 starts from MD4's linear schedule
+            self.schedule_w = nn.Parameter(torch.full((config.vocab_size,), math.log(math.e - 1)))
+
+    def masking_power(self) -> torch.Tensor | None:
+        """GenMD4's per-token-value powers w `[vocab]` (alpha_t(x) = 1 - t^(w_x); the mask
+        token's entry is unused), or None for a model trained with the linear schedule."""
+        if self.config.schedule != "learned":
+            return None
+        return F.softplus(self.schedule_w.float())
 
     @staticmethod
     def _init(m: nn.Module) -> None:

@@ -5,9 +5,10 @@
     python -m experiments.train_denoiser task=sudoku objective=self_correct \
         init_from=weights/sudoku-mdm ...                                # fine-tune a shipped one
 
-`objective` (a config group): `masked` (the masked-diffusion ELBO) or `self_correct`
+`objective` (a config group): `masked` (the masked-diffusion ELBO), `self_correct`
 (`denoiser.verify_objective`: it also trains the outputs at filled positions, so the model
-scores committed tokens). `init_from`: a model folder whose weights a fresh run starts from
+scores committed tokens) or `genmd4` (`denoiser.genmd4`: a learned per-token-value masking
+schedule, with `denoiser.schedule=learned`; val/loss is then its own bound). `init_from`: a model folder whose weights a fresh run starts from
 (its shape must be the config's); a resumed run ignores it (its checkpoint holds the weights).
 
 Checkpoints go to `<run dir>/checkpoints/last.pt` (written atomically every
@@ -48,18 +49,24 @@ def objective_metrics(objective, model, task, n: int, seed: int) -> dict[str, fl
     g = torch.Generator().manual_seed(seed)
     x0 = task.train_batch(n, g) if not hasattr(task, "val_sequences") else task.val_sequences(n)
     _, metrics = objective(model, x0, torch.Generator().manual_seed(seed + 1))
-    return {k: v for k, v in metrics.items() if k in ("filled_loss", "wrong_fill_fixed")}
+    return {k: v for k, v in metrics.items()
+            if k in ("filled_loss", "wrong_fill_fixed", "nelbo", "power_min", "power_mean", "power_max")}
 
 
 def start_from(model, folder) -> None:
     """Load the weights of the model folder `folder` into `model` (a fine-tune's start)."""
     source = load_denoiser(folder)
+    state = source.state_dict()
+    # a GenMD4 fine-tune of a linear-schedule model starts its schedule at MD4's (w = 1)
+    fresh = [k for k in ("schedule_w",) if k in model.state_dict() and k not in state]
+    state.update({k: model.state_dict()[k] for k in fresh})
     try:
-        model.load_state_dict(source.state_dict())
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(f"init_from={folder!r}: its weights do not fit the configured "
                          f"denoiser ({e})") from None
-    print(f"starting from the weights of {folder}", flush=True)
+    print(f"starting from the weights of {folder}"
+          + (f" ({', '.join(fresh)} newly initialised)" if fresh else ""), flush=True)
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
@@ -87,8 +94,10 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         model.eval()
         metrics = {"loss": validation_loss(model, task, s.val_grids, cfg.seed + 12345),
                    **task.validation_metrics(FrozenDenoiser(model))}
-        if not plain:       # the objective's own view of the filled positions, fixed draws
+        if not plain:       # the objective's own metrics (filled positions, its bound), fixed draws
             metrics.update(objective_metrics(objective, model, task, s.val_grids, cfg.seed + 54321))
+            if getattr(objective, "bound_metric", None):   # GenMD4: val/loss is its own bound
+                metrics["loss"] = metrics[objective.bound_metric]
         for p in model.parameters():      # FrozenDenoiser froze them; training goes on
             p.requires_grad_(True)
         return metrics

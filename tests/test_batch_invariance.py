@@ -15,7 +15,7 @@ from policy_fixtures import make_policy
 
 VOCAB, MASK, GEN, BATCH = 10, 0, 10, 64   # the vocabulary of the configs (PC-sampler's f_bg)
 # policies whose greedy choice reads the generator: not batch invariant (docs/usage.md)
-RANDOM = {"random", "random_k", "remdm", "diffusers_entropy_bound"}   # the last: tokens="scheduler"
+RANDOM = {"random", "random_k", "remdm", "diffusers_entropy_bound", "genmd4"}   # the last: tokens="scheduler"
 
 
 def denoiser() -> MDMTransformer:

@@ -9,6 +9,7 @@ from .eb import EBSampler
 from .entropy import LowestEntropy
 from .factor import FactorRule
 from .factor_margin import MarginFactorRule
+from .genmd4 import GenMD4Sampler
 from .hyperschedule_block import BlockAnnealing
 from .hyperschedule_hybrid import HybridAnnealing
 from .hyperschedule_window import SlidingWindow
@@ -31,6 +32,7 @@ BUILTIN = {
     "entropy": LowestEntropy,
     "factor": FactorRule,
     "factor_margin": MarginFactorRule,
+    "genmd4": GenMD4Sampler,
     "hyperschedule_block": BlockAnnealing,
     "hyperschedule_hybrid": HybridAnnealing,
     "hyperschedule_window": SlidingWindow,
