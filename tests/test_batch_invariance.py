@@ -76,6 +76,30 @@ def test_sampled_tokens_are_invariant_with_per_row_seeds(name):
     assert_alone_equals_batch(name, prompts(), seeds=seeds, temperature=1.0)
 
 
+def coin_remasker():
+    """A remasking planner whose network says 1/2 everywhere: its remasks are coin flips."""
+    from vi.remask_policy import RemaskPlanner
+    return RemaskPlanner(lambda features, ctx: torch.zeros(features.shape[:2]), "factor", {},
+                         sample=True, max_nfe=3 * GEN)
+
+
+@pytest.mark.parametrize("which", ["learned_sample", "remask_sample"])
+def test_the_learned_planners_draws_are_invariant_with_per_row_seeds(which):
+    """The planner network's sampled sets (mode=sample) and a remasking network's sampled
+    remasks draw from the row's stream too."""
+    rows = prompts()
+    policy = (make_policy("learned", MODEL, mode="sample") if which == "learned_sample"
+              else coin_remasker())
+    kw = dict(gen_length=GEN, policy=policy, max_nfe=3 * GEN)
+    together = planner.generate(MODEL, rows, **kw)
+    for i in ROWS:
+        alone = planner.generate(MODEL, [rows[i]], **kw)
+        assert torch.equal(alone.tokens[0], together.tokens[i]), f"{which}: row {i}"
+        assert alone.nfe[0] == together.nfe[i]
+    other = planner.generate(MODEL, rows, seed=1, **kw)
+    assert not torch.equal(other.sample.order, together.sample.order), f"{which} ignores the seed"
+
+
 @pytest.mark.parametrize("name", STOCHASTIC)
 def test_the_stochastic_policies_depend_on_the_seed(name):
     rows = prompts()[:8]
