@@ -12,12 +12,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import planner
 from denoiser.hf import HFMaskedDenoiser
 from denoiser.hf_build import bert_masked_lm
 from denoiser.kv_cache import BlockKVCache
 
-VOCAB, MASK, GEN, BLOCK = 10, 0, 24, 8
+from test_kv_cache import BLOCK, GEN, MASK, VOCAB, run   # the same decodes as there
 
 
 def bert(layers: int) -> HFMaskedDenoiser:
@@ -29,20 +28,6 @@ def bert(layers: int) -> HFMaskedDenoiser:
             if p.dim() > 1:
                 p.normal_(0, 0.5)
     return den.eval()
-
-
-def prompts():
-    g = torch.Generator().manual_seed(0)
-    return [torch.randint(1, VOCAB, (int(n),), generator=g).tolist() for n in (5, 3, 8)]
-
-
-def run(den, policy="low_confidence"):
-    kw = dict(gen_length=GEN, block_length=BLOCK)
-    if policy == "low_confidence":
-        kw["steps"] = GEN // 2
-    else:
-        kw["policy"] = policy
-    return planner.generate(den, prompts(), **kw)
 
 
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
