@@ -1,6 +1,8 @@
 """Fast-dLLM's approximate KV cache for semi-AR block decoding (Wu et al. 2025,
 arXiv:2505.22618; NVlabs/Fast-dLLM @ 24cc59e, `llada/generate.py`,
-`generate_with_prefix_cache`, `generate_with_dual_cache`), on the project's transformer.
+`generate_with_prefix_cache`, `generate_with_dual_cache`), on the project's transformer and on
+a Hugging Face masked LM whose attention layers hand their keys and values to a cache
+(`BertForMaskedLM` and its kind: `denoiser/hf_kv_cache.py`).
 
 A wrapper denoiser with state across the calls of one `planner.sample()` call (`stateful`):
 each row's generated region is cut into blocks of `block_length` from its first masked
@@ -18,6 +20,10 @@ the full forward pass (bidirectional attention: the prefix's states depend on th
 that costs is measured by `experiments/bench_kv_cache.py` (docs/results/kv_cache.md). Logits
 outside the computed window are those of the block's first call. Rows of a batch in different
 blocks are run in groups of one window each.
+
+The bookkeeping (which rows are in which block, the kept tensors) is here; how one model runs a
+full pass keeping every layer's keys and values, and a window against kept ones, is its
+layers object (`SequenceLayers` below, `denoiser.hf_kv_cache.HFLayers`).
 """
 from __future__ import annotations
 
@@ -30,14 +36,69 @@ from .transformer import MDMTransformer
 MODES = ("prefix", "dual")
 
 
+class SequenceLayers:
+    """The project's sequence transformer, run layer by layer for the cache."""
+
+    def __init__(self, model: MDMTransformer):
+        self.model = model
+
+    def full(self, tokens, keep):
+        """(logits, hidden, keys, values) of the whole sequence: every layer's keys and values
+        `[batch, heads, length, head_size]`."""
+        n = tokens.shape[1]
+        key_mask = keep[:, None, None, :]
+        positions = torch.arange(n, device=tokens.device)
+        h, rope = self.model.embed(tokens, positions), self.model.rope(positions)
+        keys, values = [], []
+        for layer in self.model.blocks:
+            q, k, v = layer.qkv_heads(h, rope)
+            keys.append(k)
+            values.append(v)
+            h = layer.finish(h, F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask))
+        out = self.model.output(h, True)
+        return out.logits, out.hidden, keys, values
+
+    def window(self, tokens, keep, start: int, end: int, kept_keys, kept_values):
+        """(logits, hidden) of positions [start, end), attending to their own keys and values
+        there and to the kept ones elsewhere."""
+        positions = torch.arange(start, end, device=tokens.device)
+        h, rope = self.model.embed(tokens[:, start:end], positions), self.model.rope(positions)
+        key_mask = keep[:, None, None, :]
+        for i, layer in enumerate(self.model.blocks):
+            q, k, v = layer.qkv_heads(h, rope)
+            keys, values = splice(kept_keys[i], k, start, end), splice(kept_values[i], v, start, end)
+            h = layer.finish(h, F.scaled_dot_product_attention(q, keys, values, attn_mask=key_mask))
+        out = self.model.output(h, True)
+        return out.logits, out.hidden
+
+
+def splice(kept: torch.Tensor, new: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """`kept [batch, heads, length, d]` with positions [start, end) replaced by `new`."""
+    kept = kept.to(new.dtype)
+    return torch.cat([kept[:, :, :start], new, kept[:, :, end:]], 2)
+
+
+def cache_layers(model):
+    """The layers object that runs `model` for the cache, or a TypeError naming why none can."""
+    if isinstance(model, MDMTransformer) and model.config.structure == "sequence":
+        return SequenceLayers(model)
+    from .hf import HFMaskedDenoiser
+    if isinstance(model, HFMaskedDenoiser):
+        from .hf_kv_cache import HFLayers
+        return HFLayers(model)
+    raise TypeError(f"the KV cache runs the project's sequence transformer (MDMTransformer, "
+                    f"structure 'sequence') or a Hugging Face masked LM (HFMaskedDenoiser), got "
+                    f"{type(model).__name__}"
+                    + (f" with structure {model.config.structure!r}"
+                       if isinstance(model, MDMTransformer) else ""))
+
+
 class BlockKVCache(Denoiser):
     stateful = True
 
-    def __init__(self, model: MDMTransformer, block_length: int, mode: str = "dual"):
+    def __init__(self, model, block_length: int, mode: str = "dual"):
         super().__init__()
-        if not isinstance(model, MDMTransformer) or model.config.structure != "sequence":
-            raise TypeError(f"the KV cache runs the project's sequence transformer "
-                            f"(MDMTransformer, structure 'sequence'), got {type(model).__name__}")
+        self.layers = cache_layers(model)
         if isinstance(block_length, bool) or not isinstance(block_length, int) or block_length < 1:
             raise ValueError(f"block_length must be a positive integer, got {block_length!r}")
         if mode not in MODES:
@@ -52,12 +113,8 @@ class BlockKVCache(Denoiser):
     def begin(self, tokens: torch.Tensor) -> None:
         masked = tokens == self.mask_id
         self._origin = masked.long().argmax(-1).cpu()
-        batch, length = tokens.shape
-        self._block = torch.full((batch,), -1, dtype=torch.long)
-        self._keys = [None] * len(self.model.blocks)
-        self._values = [None] * len(self.model.blocks)
-        self._logits = None
-        self._hidden = None
+        self._block = torch.full((tokens.shape[0],), -1, dtype=torch.long)
+        self._keys = self._values = self._logits = self._hidden = None
 
     def _window(self, rows: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each row's current block index and window start."""
@@ -73,12 +130,9 @@ class BlockKVCache(Denoiser):
             raise RuntimeError("BlockKVCache keeps state per planner.sample() call: run it through "
                                "planner.sample() (which calls begin() and passes rows)")
         rows = rows.cpu()
-        batch, length = tokens.shape
         keep = torch.ones_like(tokens, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
         block, start = self._window(rows, tokens)
         fresh = self._block[rows] != block
-        if self._logits is None:
-            self._allocate(tokens)
         if bool(fresh.any()):
             self._refresh(rows[fresh], tokens[fresh], keep[fresh])
             self._block[rows[fresh]] = block[fresh]
@@ -87,33 +141,35 @@ class BlockKVCache(Denoiser):
             group = stale[start[stale] == s]
             self._window_pass(rows[group], tokens[group], keep[group], int(s))
         logits = self._logits[rows.to(self._logits.device)]
-        hidden = self._hidden[rows.to(self._hidden.device)] if return_hidden else None
+        hidden = None
+        if return_hidden:
+            if self._hidden is None:
+                raise ValueError(f"{type(self.model).__name__} returns no hidden states, so "
+                                 f"return_hidden=True cannot be served")
+            hidden = self._hidden[rows.to(self._hidden.device)]
         return DenoiserOutput(logits, hidden)
 
-    def _allocate(self, tokens: torch.Tensor) -> None:
-        n = self._origin.shape[0]
-        length, d = tokens.shape[1], self.model.config.d_model
-        heads = self.model.config.n_heads
-        kw = dict(device=tokens.device)
-        self._logits = torch.zeros(n, length, self.vocab_size, **kw)
-        self._hidden = torch.zeros(n, length, d, **kw)
-        for i in range(len(self.model.blocks)):
-            self._keys[i] = torch.zeros(n, heads, length, d // heads, **kw)
-            self._values[i] = torch.zeros(n, heads, length, d // heads, **kw)
+    @staticmethod
+    def _store(kept: torch.Tensor | None, rows, value: torch.Tensor, n: int) -> torch.Tensor:
+        """`value` at `rows` of the kept `[n, ...]` tensor, made on first use."""
+        if kept is None:
+            kept = torch.zeros((n, *value.shape[1:]), dtype=value.dtype, device=value.device)
+        kept[rows.to(kept.device)] = value.to(kept.dtype)
+        return kept
 
     def _refresh(self, rows, tokens, keep) -> None:
         """The whole sequence, keeping every layer's keys and values: the block's first call."""
         self.full_calls += tokens.shape[0]
-        n = tokens.shape[1]
-        key_mask = keep[:, None, None, :]
-        positions = torch.arange(n, device=tokens.device)
-        h, rope = self.model.embed(tokens, positions), self.model.rope(positions)
-        for i, layer in enumerate(self.model.blocks):
-            q, k, v = layer.qkv_heads(h, rope)
-            self._keys[i][rows], self._values[i][rows] = k.to(self._keys[i].dtype), v.to(self._values[i].dtype)
-            h = layer.finish(h, F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask))
-        out = self.model.output(h, True)
-        self._logits[rows], self._hidden[rows] = out.logits, out.hidden.to(self._hidden.dtype)
+        n = self._origin.shape[0]
+        logits, hidden, keys, values = self.layers.full(tokens, keep)
+        if self._keys is None:
+            self._keys, self._values = [None] * len(keys), [None] * len(values)
+        for i, (k, v) in enumerate(zip(keys, values)):
+            self._keys[i] = self._store(self._keys[i], rows, k, n)
+            self._values[i] = self._store(self._values[i], rows, v, n)
+        self._logits = self._store(self._logits, rows, logits, n)
+        if hidden is not None:
+            self._hidden = self._store(self._hidden, rows, hidden, n)
 
     def _window_pass(self, rows, tokens, keep, start: int) -> None:
         """Only the window (the block, and in prefix mode what follows it), against the kept
@@ -121,15 +177,10 @@ class BlockKVCache(Denoiser):
         self.window_calls += tokens.shape[0]
         n = tokens.shape[1]
         end = n if self.mode == "prefix" else min(start + self.block_length, n)
-        positions = torch.arange(start, end, device=tokens.device)
-        h, rope = self.model.embed(tokens[:, start:end], positions), self.model.rope(positions)
-        key_mask = keep[:, None, None, :]
-        for i, layer in enumerate(self.model.blocks):
-            q, k, v = layer.qkv_heads(h, rope)
-            kept_k, kept_v = self._keys[i][rows].to(k.dtype), self._values[i][rows].to(v.dtype)
-            keys = torch.cat([kept_k[:, :, :start], k, kept_k[:, :, end:]], 2)
-            values = torch.cat([kept_v[:, :, :start], v, kept_v[:, :, end:]], 2)
-            h = layer.finish(h, F.scaled_dot_product_attention(q, keys, values, attn_mask=key_mask))
-        out = self.model.output(h, True)
-        self._logits[rows, start:end] = out.logits
-        self._hidden[rows, start:end] = out.hidden.to(self._hidden.dtype)
+        index = rows.to(self._keys[0].device)
+        logits, hidden = self.layers.window(tokens, keep, start, end,
+                                            [k[index] for k in self._keys],
+                                            [v[index] for v in self._values])
+        self._logits[rows.to(self._logits.device), start:end] = logits.to(self._logits.dtype)
+        if hidden is not None and self._hidden is not None:
+            self._hidden[rows.to(self._hidden.device), start:end] = hidden.to(self._hidden.dtype)

@@ -3,7 +3,7 @@ dual cache (`denoiser.kv_cache.BlockKVCache`), and what it costs in quality: the
 generated tokens identical to the uncached decode, and the generative perplexity under the
 project's autoregressive scorer (`weights/text-ar`). Run on purpose, it prints its figures:
 
-    python -m experiments.bench_kv_cache [--lengths 256 512 1024] [--threads 1]
+    python -m experiments.bench_kv_cache [--lengths 256 512 1024] [--threads 1] [--no-hf]
 
 The decode: LLaDA's low-confidence remasking in blocks of `--block` (32) generated characters,
 `--per-step` (2) characters per call (`planner.generate`), greedy, after a 32-character prompt
@@ -17,6 +17,10 @@ cached and uncached decodes are compared on the same weights. At 128 positions (
 on by default) the shipped model runs as trained. The scorer also has 128 positions: a sample
 is scored in consecutive chunks of 128 characters, each chunk from the start token (its first
 characters without their real context, for every decode alike).
+
+The Hugging Face adapter (`--hf`, on by default): the shipped `weights/text-hf-mlm`, a
+`BertForMaskedLM` of the same size trained on the same text at 128 positions, through
+`HFMaskedDenoiser` and the cache of `denoiser/hf_kv_cache.py`, at its native length.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from dataclasses import replace
 import torch
 
 import planner
-from denoiser import MDMTransformer
+from denoiser import MDMTransformer, load_denoiser
 from denoiser.kv_cache import BlockKVCache
 from denoiser.paths import resolve_folder
 from denoiser.transformer import MDMConfig
@@ -92,12 +96,13 @@ def bench(model, scorer, prompts, gen_length, block, per_step, label) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[256, 512, 1024])
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--block", type=int, default=32)
     parser.add_argument("--per-step", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--native", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--hf", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = MDMTransformer.from_pretrained(resolve_folder("weights/text-mdm")).eval()
@@ -111,6 +116,9 @@ def main(argv=None) -> None:
           f"{'identical':>10} {'gen PPL':>8}")
     if args.native:
         bench(model, scorer, prompts, 128 - PROMPT, args.block, args.per_step, "shipped")
+    if args.hf:
+        hf = load_denoiser(resolve_folder("weights/text-hf-mlm")).eval()
+        bench(hf, scorer, prompts, 128 - PROMPT, args.block, args.per_step, "HF BERT")
     for gen_length in args.lengths:
         bench(stretched(model, PROMPT + gen_length), scorer, prompts, gen_length, args.block,
               args.per_step, "stretched")

@@ -14,6 +14,7 @@ from functools import cached_property
 import torch
 
 from .filtering import sampling_logits
+from .row_random import RowStreams, uniform
 from .tokens import choose_tokens
 
 # Values derived from the logits alone, shared by a context and its restriction to a block.
@@ -45,12 +46,15 @@ class StepContext:
     rows:    `[batch]` long, each sequence's row in the batch given to `sample()`; policies
              that keep per-sequence state index it with this, since finished rows leave
     hidden:  `[batch, length, d]` the denoiser's last hidden states, when the policy asked
-    generator: the torch.Generator of this sample() call (CPU), or None
+    generator: the torch.Generator of this sample() call (CPU), or None (always None when
+             the call has per-row seeds: draw through `rand`, `drawn` or `row_generator`)
     last_call: `[batch]` bool, rows for which this is the last call `max_nfe` allows (the loop
              then unmasks every masked position whatever the policy chose), or None
     temperature: the token temperature of this sample() call (0: greedy); `drawn` uses it
     padding: `[batch, length]` bool, True at positions that are not part of the row (a padded
              batch of rows of different lengths), or None; they are never masked
+    streams: the call's per-row random streams (`sample(seeds=)`, `planner.row_random`), or
+             None; with them every draw of `rand`, `drawn` and `row_generator` is the row's own
     """
 
     logits: torch.Tensor
@@ -65,6 +69,7 @@ class StepContext:
     temperature: float = 0.0
     padding: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
+    streams: RowStreams | None = None
 
     @cached_property
     def probs(self) -> torch.Tensor:
@@ -117,7 +122,8 @@ class StepContext:
         generator) and shared with the restrictions of this context, so a score that reads
         it (the probability of the sampled token) ranks the very tokens the loop writes."""
         if "drawn" not in self.extras:
-            self.extras["drawn"] = choose_tokens(self.logits, self.temperature, self.generator)
+            self.extras["drawn"] = choose_tokens(self.logits, self.temperature, self.generator,
+                                                 self.streams, self.rows)
         return self.extras["drawn"]
 
     @cached_property
@@ -160,6 +166,14 @@ class StepContext:
         """`[batch]` long, how many positions are still masked."""
         return self.masked.sum(-1)
 
-    def rand(self, *shape: int) -> torch.Tensor:
-        """Uniform noise from this call's generator, on the logits' device."""
-        return torch.rand(*shape, generator=self.generator).to(self.logits.device)
+    def rand(self, *shape: int, dtype: torch.dtype = torch.float32, where=None) -> torch.Tensor:
+        """Uniform noise `shape` (`[batch, length, ...]`) on the logits' device: from this call's
+        generator, or with per-row streams from each row's own (`where`: `[batch]` bool, the
+        rows that need the draw; the others' streams do not move; ignored without streams)."""
+        return uniform(shape, self.generator, self.streams, self.rows, dtype,
+                       where).to(self.logits.device)
+
+    def row_generator(self, b: int) -> torch.Generator | None:
+        """The generator for a per-row call on row `b` of this context (a scheduler's step): the
+        row's own stream with per-row seeds, else this call's generator."""
+        return self.generator if self.streams is None else self.streams.generator(self.rows[b])

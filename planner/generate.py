@@ -14,6 +14,9 @@ positions hold `pad_id`, are never written, and the denoiser attends to none of 
 have `supports_padding`: the project's sequence transformer, a Hugging Face model whose forward
 takes `attention_mask`). With right padding every row keeps the absolute positions it has
 alone, so a greedy row's output does not depend on the batch (tests/test_batch_invariance.py).
+Random numbers: by default each row draws from its own stream (seeded from `seed` and its
+prompt), so a row's sampled output does not depend on the batch either; `generator=` is
+LLaDA's one stream for the batch.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from denoiser.base import Denoiser, FrozenDenoiser
 
 from .eos import StopAtEOS
 from .policy import Policy
+from .row_random import derive_seed
 from .sampling import SampleResult, sample
 
 REMASKING = {"low_confidence": "confidence", "random": "random"}
@@ -173,7 +177,7 @@ def generate(model, prompt, *, gen_length: int = 128, block_length: int | None =
              mask_id: int | None = None, eos_id: int | None = None, stop_at_eos: bool = False,
              ban_eos: bool = False, zero_confidence_tokens=(), pad_id: int | None = None,
              padding_side: str = "right", generator: torch.Generator | None = None,
-             max_nfe: int | None = None,
+             seed: int = 0, seeds=None, max_nfe: int | None = None,
              callbacks: Iterable[Callable] = ()) -> GenerateResult:
     """Generate `gen_length` tokens after each prompt.
 
@@ -195,6 +199,13 @@ def generate(model, prompt, *, gen_length: int = 128, block_length: int | None =
         LLaDA's code applies it to EoT), for the confidence rules.
     pad_id, padding_side: how rows of different lengths are padded (default: the tokenizer's
         pad id, else eos_id; "right" keeps every row's absolute positions).
+    seed, seeds, generator: where the random numbers come from (a random order, remasks,
+        sampled tokens). By default each row draws from its own stream, seeded from `seed` and
+        the row's prompt ids (`planner.row_random.derive_seed`), so a row's output is the same
+        alone or in any batch; rows with the same prompt then get the same output: for several
+        samples of one prompt give `seeds=`, one seed per row (a list or LongTensor [batch]),
+        the row's stream whatever the batch. `generator=` instead is one stream for the batch
+        (LLaDA's, and `sample()`'s default): a row's draws then depend on the rows beside it.
     Returns a GenerateResult: tokens `[batch, gen_length]`, nfe `[batch]`, ...
     """
     gen_length = _check_count(gen_length, "gen_length")
@@ -223,8 +234,14 @@ def generate(model, prompt, *, gen_length: int = 128, block_length: int | None =
         chosen = StopAtEOS(chosen, eos_id)
     if ban_eos:
         den = BannedTokens(den, [eos_id])
-    result = sample(den, chosen, tokens, generator=generator, temperature=temperature,
-                    max_nfe=max_nfe, callbacks=callbacks, padding=padding)
+    if generator is not None and seeds is not None:
+        raise ValueError("pass generator= (one stream for the batch) or seeds= (one per row), "
+                         "not both")
+    if generator is None and seeds is None:
+        seeds = [derive_seed(seed, row) for row in rows]
+    result = sample(den, chosen, tokens, generator=generator, seeds=seeds,
+                    temperature=temperature, max_nfe=max_nfe, callbacks=callbacks,
+                    padding=padding)
     index = start[:, None] + torch.arange(gen_length)[None, :]
     generated = result.tokens.gather(1, index.to(result.tokens.device))
     text = None

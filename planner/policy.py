@@ -70,7 +70,9 @@ class Policy(ABC):
 
     def init_state(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> Any:
         """Per-call state, made once per `sample()` call over the whole batch `[batch, length]`.
-        Stateless policies return None. State is indexed by `ctx.rows`."""
+        Stateless policies return None. State is indexed by `ctx.rows`. `generator`: the call's
+        torch.Generator or None, or its `planner.row_random.RowStreams` when `sample()` was
+        given per-row seeds (draw from each row's own stream then)."""
         return None
 
     @abstractmethod

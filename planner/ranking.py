@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .context import StepContext
+from .row_random import uniform
 
 
 def rank(scores: torch.Tensor, ctx: StepContext, alg_temp: float | None = None) -> torch.Tensor:
@@ -12,9 +13,10 @@ def rank(scores: torch.Tensor, ctx: StepContext, alg_temp: float | None = None) 
 
     alg_temp > 0 (Dream's `alg_temp`): a random order instead, the positions drawn one after
     the other without replacement from softmax(score / alg_temp) over the masked positions,
-    by the Gumbel-top-k trick (rank score / alg_temp + Gumbel noise from `ctx.generator`)."""
+    by the Gumbel-top-k trick (rank score / alg_temp + Gumbel noise from `ctx.generator`, or each row's
+    own stream with per-row seeds)."""
     if alg_temp:
-        u = torch.rand(scores.shape, generator=ctx.generator, dtype=torch.float64)
+        u = uniform(scores.shape, ctx.generator, ctx.streams, ctx.rows, torch.float64)
         u = u.clamp(min=torch.finfo(torch.float64).tiny).to(scores.device)
         scores = scores.double() / alg_temp - torch.log(-torch.log(u))
     return torch.argsort(scores, dim=-1, descending=True, stable=True)

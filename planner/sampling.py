@@ -20,6 +20,7 @@ from .checks import (check_generator, check_padding, check_step_output, check_te
                      warn_if_nothing_masked)
 from .context import StepContext
 from .policy import Policy, Selection
+from .row_random import RowStreams
 from .tokens import choose_tokens
 
 
@@ -123,13 +124,15 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
            generator: torch.Generator | None = None, temperature: float = 0.0,
            mask_id: int | None = None, max_nfe: int | None = None,
            callbacks: Iterable[Callable[[StepRecord], None]] = (),
-           padding: torch.Tensor | None = None) -> SampleResult:
+           padding: torch.Tensor | None = None, seeds=None) -> SampleResult:
     """Complete every masked position of `tokens` `[batch, length]`.
 
     denoiser: a frozen MDM; its `mask_id` marks the positions to generate, every other token
         is a given (prompt, Sudoku clue) and is never changed.
     policy: a Policy, or the name of a registered policy (`planner.policy_names()`).
-    generator: a CPU torch.Generator; the same seed gives the same output.
+    generator: a CPU torch.Generator; the same seed gives the same output. One stream for the
+        batch: a row's random numbers (a random order, remasks, sampled tokens) depend on the
+        rows beside it.
     temperature: 0 for greedy tokens, else Gumbel-max sampling at that temperature.
     mask_id: optional; if given it must equal the denoiser's (guards tokens prepared for
         another model).
@@ -140,8 +143,17 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         (rows of different lengths in one batch): they must hold a non-mask token, are never
         written, and the denoiser (one with `supports_padding`) attends to none of them, so a
         row's result is the one it has alone (`planner.generate` pads this way).
+    seeds: instead of `generator`, one seed per row (a LongTensor `[batch]` or a list of ints
+        in [0, 2**63)): each row draws every random number (the project's policies' orders and
+        remasks, its sampled tokens) from its own generator over its own positions
+        (`planner.row_random.RowStreams`), so its output depends on its seed only, not on the
+        rows beside it or its padding. Rows given the same seed draw the same numbers. A
+        policy of your own that reads `ctx.generator` gets None: draw with `ctx.rand`.
     """
     temperature, generator = check_temperature(temperature), check_generator(generator)
+    if seeds is not None and generator is not None:
+        raise ValueError("pass generator= (one stream for the batch) or seeds= (one per row), "
+                         "not both")
     frozen = _as_frozen(denoiser)
     policy = _as_policy(policy)
     if mask_id is not None and mask_id != frozen.mask_id:
@@ -159,7 +171,8 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
     order = torch.full((batch, length), -1, dtype=torch.long, device=x.device)
     nfe = torch.zeros(batch, dtype=torch.long, device=x.device)
     rewrites = torch.zeros((batch, length), dtype=torch.long, device=x.device)
-    state = policy.init_state(initial_masked, generator)
+    streams = None if seeds is None else RowStreams(seeds, batch, length, padding)
+    state = policy.init_state(initial_masked, generator if streams is None else streams)
     active = torch.nonzero(initial_masked.any(-1)).squeeze(1)
     stateful = getattr(frozen.model, "stateful", False)
     if stateful:
@@ -185,7 +198,7 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         ctx = StepContext(logits=logits, tokens=xa, masked=masked,
                           initial_masked=initial_masked[active], step=step, rows=active,
                           hidden=out.hidden, generator=generator, last_call=last,
-                          temperature=temperature, padding=pad)
+                          temperature=temperature, padding=pad, streams=streams)
         selection = policy.select(ctx, state)
         chosen, remask, edit, revisit = _check_selection(policy, selection, masked,
                                                          initial_masked[active], frozen.vocab_size)
@@ -205,12 +218,13 @@ def sample(denoiser: Denoiser | FrozenDenoiser, policy: Policy | str, tokens: to
         # have ranked (drawn once per step and cached in the context), or for a policy that
         # bans tokens a draw without them. A policy that supplies every token costs no draw.
         supplied = (selection.tokens >= 0) if selection.tokens is not None else torch.zeros_like(write)
-        if bool(supplied.all()):
+        # (With per-row streams every row draws every step, whatever the other rows need.)
+        if bool(supplied.all()) and streams is None:
             drawn = selection.tokens
         elif selection.banned is None:
             drawn = ctx.drawn
         else:
-            drawn = choose_tokens(draw_logits, temperature, generator)
+            drawn = choose_tokens(draw_logits, temperature, generator, streams, active)
             if (write & ~supplied & ~torch.isfinite(draw_logits.gather(
                     -1, drawn[..., None]).squeeze(-1))).any():
                 raise RuntimeError(f"{policy!r} banned every token at a position it chose")

@@ -56,7 +56,8 @@ class LearnedPlanner(Policy):
                 ranked = rank(scores, ctx)
                 chosen = take_top(ranked, self.schedule(ctx, scores, ranked), scores.shape[-1])
             elif self.sample:
-                chosen = dist.sample(generator=ctx.generator)
+                chosen = dist.sample(generator=ctx.generator, uniform=None if ctx.streams is None
+                                     else lambda shape: ctx.rand(*shape, dtype=torch.float64))
             else:
                 chosen = dist.deterministic(self.threshold)
         return Selection(chosen=chosen, scores=scores)

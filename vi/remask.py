@@ -67,8 +67,10 @@ def oracle_logits(prior_logits: torch.Tensor, tokens: torch.Tensor, x: torch.Ten
 
 
 def draw(distribution: dist.Distribution, available: torch.Tensor,
-         generator: torch.Generator | None = None) -> torch.Tensor:
-    """A bool `[batch, length]` draw, False wherever the position is not available."""
+         generator: torch.Generator | None = None, uniform=None) -> torch.Tensor:
+    """A bool `[batch, length]` draw, False wherever the position is not available; the noise
+    from `uniform(shape)` when given (a policy's per-row streams), else from `generator`."""
     base = distribution.base_dist.base_dist          # Independent(Masked(Bernoulli))
-    u = torch.rand(base.probs.shape, generator=generator).to(base.probs.device)
+    u = (torch.rand(base.probs.shape, generator=generator) if uniform is None
+         else uniform(base.probs.shape)).to(base.probs.device)
     return (u < base.probs) & available

@@ -74,7 +74,8 @@ class RemaskPlanner(Policy):
         with torch.no_grad():
             logits = self.logit_fn(features, ctx)
         if self.sample:
-            remask = draw(remask_distribution(logits, available), available, ctx.generator)
+            remask = draw(remask_distribution(logits, available), available, ctx.generator,
+                          None if ctx.streams is None else lambda shape: ctx.rand(*shape))
         else:
             remask = (torch.sigmoid(logits) > self.threshold) & available
         if self.record is not None:

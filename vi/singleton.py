@@ -20,6 +20,8 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.kl import register_kl
 
+from .subset import uniform_noise
+
 
 class _SingletonOf(constraints.Constraint):
     """Masks `[*batch, L]` with exactly one True inside `available` (none where it is empty)."""
@@ -102,17 +104,14 @@ class SingletonSubset(TorchDistribution):
         return torch.where(valid, torch.where(empty_row, torch.zeros_like(picked), picked),
                            torch.full_like(picked, -math.inf))
 
-    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None
-               ) -> torch.Tensor:
-        """Exact draw `[*sample, *batch, L]` bool by Gumbel-max in float64."""
+    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None,
+               uniform=None) -> torch.Tensor:
+        """Exact draw `[*sample, *batch, L]` bool by Gumbel-max in float64 (the noise from
+        `uniform(shape)` when given, else from `generator`: `BernoulliSubset.sample`)."""
         with torch.no_grad():
             shape = torch.Size(sample_shape) + self.logits.shape
             log_probs = self._log_probs.double().expand(shape)
-            if generator is None:
-                u = torch.rand(shape, dtype=torch.float64, device=log_probs.device)
-            else:
-                u = torch.rand(shape, dtype=torch.float64, generator=generator).to(log_probs.device)
-            u = u.clamp(min=torch.finfo(torch.float64).tiny)
+            u = uniform_noise(shape, generator, log_probs.device, uniform)
             pick = (log_probs - torch.log(-torch.log(u))).argmax(-1, keepdim=True)
             out = torch.zeros(shape, dtype=torch.bool, device=log_probs.device).scatter(-1, pick, True)
             return out & self.available.expand(shape)

@@ -146,13 +146,15 @@ class BernoulliSubset(TorchDistribution):
         empty_draw = ~v.any(-1) & avail.any(-1)
         return torch.where(outside | empty_draw, torch.full_like(lp, -math.inf), lp)
 
-    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None
-               ) -> torch.Tensor:
+    def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None,
+               uniform=None) -> torch.Tensor:
         """Exact draw `[*sample, *batch, L]` bool.
 
         The first included position i is drawn with probability p_i prod_{j<i in M}(1-p_j) / Z
         (Gumbel-max over those log-weights, in float64), every later available position
-        independently with probability p_j. `generator`: an optional CPU torch.Generator.
+        independently with probability p_j. `generator`: an optional CPU torch.Generator;
+        `uniform`: instead, a callable `shape -> float64 Uniform(0, 1) noise` (a policy's
+        per-row streams, `StepContext.rand`).
         """
         with torch.no_grad():
             shape = torch.Size(sample_shape) + self.logits.shape
@@ -165,11 +167,11 @@ class BernoulliSubset(TorchDistribution):
             log_first = torch.where(avail, log_first, torch.full_like(log_first, -math.inf))
             log_first = torch.where(avail.any(-1, keepdim=True), log_first,
                                     torch.zeros_like(log_first))
-            u = _uniform(shape, generator, logits.device)
+            u = uniform_noise(shape, generator, logits.device, uniform)
             first = torch.argmax(log_first - torch.log(-torch.log(u)), dim=-1, keepdim=True)
             position = torch.arange(shape[-1], device=logits.device)
             later = position > first
-            bern = _uniform(shape, generator, logits.device) < torch.sigmoid(logits)
+            bern = uniform_noise(shape, generator, logits.device, uniform) < torch.sigmoid(logits)
             return avail & ((position == first) | (later & bern))
 
     def marginals(self) -> torch.Tensor:
@@ -198,9 +200,13 @@ class BernoulliSubset(TorchDistribution):
         return torch.where(over.any(-1, keepdim=True), over, top)
 
 
-def _uniform(shape: torch.Size, generator: torch.Generator | None, device) -> torch.Tensor:
-    """Uniform(0, 1) float64 noise, strictly positive, from `generator` (CPU) when given."""
-    if generator is None:
+def uniform_noise(shape: torch.Size, generator: torch.Generator | None, device,
+                  uniform=None) -> torch.Tensor:
+    """Uniform(0, 1) float64 noise, strictly positive, from `uniform(shape)` when given, else
+    from `generator` (CPU) when given."""
+    if uniform is not None:
+        u = uniform(shape).to(device, torch.float64)
+    elif generator is None:
         u = torch.rand(shape, dtype=torch.float64, device=device)
     else:
         u = torch.rand(shape, dtype=torch.float64, generator=generator).to(device)

@@ -103,7 +103,7 @@ class Backtrack(Policy):
         passes = state["passes"][ctx.rows.cpu()].to(logits.device)
         wrapped = passes >= len(self._inners)
         if self.perturb > 0 and bool(wrapped.any()):
-            u = ctx.rand(*logits.shape).clamp(min=1e-30)
+            u = ctx.rand(*logits.shape, where=wrapped).clamp(min=1e-30)
             gumbel = -torch.log((-torch.log(u)).clamp(min=1e-30))
             logits = torch.where(wrapped[:, None, None], logits + self.perturb * gumbel, logits)
         chosen = torch.zeros_like(ctx.masked)
@@ -116,7 +116,7 @@ class Backtrack(Policy):
             sub = StepContext(logits=logits[idx], tokens=ctx.tokens[idx], masked=ctx.masked[idx],
                               initial_masked=ctx.initial_masked[idx], step=ctx.step[idx],
                               rows=ctx.rows[idx], generator=ctx.generator,
-                              temperature=ctx.temperature,
+                              temperature=ctx.temperature, streams=ctx.streams,
                               hidden=None if ctx.hidden is None else ctx.hidden[idx])
             selection = policy.select(sub, None)
             chosen[idx] = selection.chosen

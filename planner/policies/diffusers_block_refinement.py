@@ -90,7 +90,7 @@ class DiffusersBlockRefinement(Policy):
             out = self._scheduler.step(
                 ctx.logits[b, idx][None], int(step[b] - state.entered[rows[b]]), block[None],
                 mask_token_id=MASK_SENTINEL, temperature=ctx.temperature,
-                prompt_mask=~ctx.initial_masked[b, idx], generator=ctx.generator)
+                prompt_mask=~ctx.initial_masked[b, idx], generator=ctx.row_generator(b))
             chosen[b, idx] = out.transfer_index[0] & ctx.masked[b, idx]
             if self.revises:
                 edit[b, idx] = out.editing_transfer_index[0] & ~ctx.masked[b, idx]

@@ -9,7 +9,8 @@ is written for uniform corruption (every block position a candidate, the rest re
 its candidates are the row's masked positions (of its current block, `block_length`), the
 masked-diffusion reading, as the project's `eb` with `t_max`, `t_min`, `anneal_steps`.
 tokens: "scheduler" writes the scheduler's own sample (it always samples, at the annealed
-temperature, from the call's generator: not greedy, not batch invariant); "loop" writes the
+temperature, from the call's generator, or the row's own stream with per-row seeds, which
+makes it batch invariant: the scheduler runs on one row at a time); "loop" writes the
 loop's tokens (greedy at temperature 0), which is where it coincides with the project's `eb`.
 """
 from __future__ import annotations
@@ -57,7 +58,7 @@ class DiffusersEntropyBound(Policy):
         for b in range(ctx.tokens.shape[0]):
             idx = torch.nonzero(candidates[b]).squeeze(1)
             out = self._scheduler.step(ctx.logits[b, idx][None], int(step[b]),
-                                       ctx.tokens[b, idx][None], generator=ctx.generator)
+                                       ctx.tokens[b, idx][None], generator=ctx.row_generator(b))
             chosen[b, idx] = out.accepted_index[0]
             tokens[b, idx] = out.sampled_tokens[0]
         return Selection(chosen, scores=-ctx.entropy.masked_fill(~ctx.masked, float("inf")),

@@ -96,7 +96,8 @@ class GenMD4Sampler(Policy):
             s = 1 - (grid[rows] + 1).double() / self.steps
             r = reverse_rates(probs[rows], power, t, s)
             unmask_p = r.sum(-1).clamp(0, 1)
-            u = torch.rand(unmask_p.shape, generator=ctx.generator, dtype=torch.float64)
+            # the rows still walking their grid draw (per-row streams: the others stay put)
+            u = ctx.rand(batch, length, dtype=torch.float64, where=pending).cpu()[rows]
             hit = (u < unmask_p) & masked[rows]
             last = grid[rows] + 1 >= self.steps
             hit |= last[:, None] & masked[rows]
@@ -115,5 +116,6 @@ class GenMD4Sampler(Policy):
     def tokens(rates: torch.Tensor, chosen: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """The value written at each chosen position (-1 elsewhere): drawn from the reverse
         rates at the call's temperature (argmax at 0)."""
-        drawn = choose_tokens(rates.clamp(min=0).log(), ctx.temperature, ctx.generator)
+        drawn = choose_tokens(rates.clamp(min=0).log(), ctx.temperature, ctx.generator,
+                              ctx.streams, ctx.rows)
         return torch.where(chosen, drawn.cpu(), -1)

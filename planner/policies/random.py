@@ -10,7 +10,8 @@ s = t_(j+1) and unmasks each still-masked position with probability
 so the last grid step (s = 0) unmasks everything that is left. Equivalently, each masked
 position gets an independent reveal bin uniform on {0, ..., T-1}: a position still masked at
 grid step j is revealed there with probability 1/(T - j), which is exactly the chance that a
-uniform bin on {j, ..., T-1} equals j. This file draws the bins once in `init_state`.
+uniform bin on {j, ..., T-1} equals j. This file draws the bins once in `init_state` (with per-row seeds, each row's from its
+own stream).
 
 Caching (as in MD4 and MDLM): a grid step that reveals nothing leaves the state unchanged, so
 the denoiser's output would be identical and its call is skipped. Each `select` therefore
@@ -22,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from ..reveal import RevealSteps, check_steps
+from ..row_random import RowStreams
 
 
 class VanillaAncestral(RevealSteps):
@@ -31,5 +33,9 @@ class VanillaAncestral(RevealSteps):
         check_steps(steps, allow_none=False)
         self.steps = steps
 
-    def reveal_steps(self, initial_masked: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def reveal_steps(self, initial_masked: torch.Tensor,
+                     generator: torch.Generator | RowStreams | None) -> torch.Tensor:
+        if isinstance(generator, RowStreams):   # sample(seeds=): each row's bins from its own stream
+            return generator.randint(torch.arange(initial_masked.shape[0]), self.steps,
+                                     initial_masked.shape)
         return torch.randint(0, self.steps, initial_masked.shape, generator=generator)
