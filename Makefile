@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text compare-text bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 measure-text-v2 compare-text bench clean
 
 setup: $(VENV)/.installed
 
@@ -85,10 +85,44 @@ remask-signal: setup
 # the text models (docs/results/text.md): the MDM, the autoregressive scorer, the Hugging Face BERT,
 # and the text planner (on the MDM: run after it)
 train-text: setup
-	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser train.threads=1 export_to=weights/text-mdm
+	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text_small train=text_denoiser_small train.threads=1 export_to=weights/text-mdm
 	$(PY) -m experiments.train_ar train.threads=1 export_to=weights/text-ar
-	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf train.threads=1 hydra.run.dir=runs/train_denoiser/text-hf export_to=weights/text-hf-mlm
+	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text_random train=text_hf_random train.threads=1 hydra.run.dir=runs/train_denoiser/text-hf export_to=weights/text-hf-mlm
 	$(PY) -m experiments.train_planner task=text denoiser=text planner=small val_path=validation train.givens_min=null train.givens_max=null train.steps=100 train.batch_size=8 train.val_limit=64 train.eval_every=50 train.threads=1 export_to=weights/text-planner
+
+# issue 18 (docs/results/text.md, "Denoisers that write"): the 3.2M rotary text MDM and the BERT
+# with a sinusoidal start, each exported at its validation point of lowest val/loss (2 threads
+# for the MDM, about an hour on an otherwise idle 2-core machine), and their bounds
+train-text-v2: setup
+	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser hydra.run.dir=runs/train_denoiser/text-mdm-3m export_to=weights/text-mdm-3m
+	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf hydra.run.dir=runs/train_denoiser/text-hf-sin export_to=weights/text-hf-mlm-sin
+
+# GenMD4 (docs/results/genmd4.md): a learned per-token-value schedule beside the plain MDM at
+# equal compute (GenMD4 takes half the batch: two draws per sequence), on Sudoku (300-step
+# fine-tunes of the shipped MDM) and on text (0.8M rotary models from scratch, 800 steps)
+GENMD4_SUDOKU = $(PY) -m experiments.train_denoiser task=sudoku init_from=weights/sudoku-mdm train.steps=300 train.warmup=20 train.lr=3e-4 train.min_lr_ratio=1.0 train.eval_every=150 train.threads=1
+GENMD4_TEXT = $(PY) -m experiments.train_denoiser task=text denoiser=mdm_text_small denoiser.positions=rotary train=text_denoiser train.steps=800 train.warmup=100 train.eval_every=200 train.threads=1 train.export=last
+train-genmd4: setup
+	$(GENMD4_SUDOKU) train.batch_size=64 hydra.run.dir=runs/train_denoiser/sudoku-ft-plain export_to=weights/sudoku-mdm-ft300
+	$(GENMD4_SUDOKU) train.batch_size=32 objective=genmd4 denoiser.schedule=learned hydra.run.dir=runs/train_denoiser/sudoku-ft-genmd4 export_to=weights/sudoku-mdm-genmd4
+	$(GENMD4_TEXT) train.batch_size=32 hydra.run.dir=runs/train_denoiser/text-small-plain export_to=weights/text-mdm-small-plain
+	$(GENMD4_TEXT) train.batch_size=16 objective=genmd4 denoiser.schedule=learned hydra.run.dir=runs/train_denoiser/text-small-genmd4 export_to=weights/text-mdm-small-genmd4
+
+compare-genmd4: setup
+	$(PY) -m experiments.compare experiment=sudoku_genmd4 eval.threads=1 hydra.run.dir=runs/compare/sudoku_genmd4/latest
+	$(PY) -m experiments.compare experiment=sudoku_genmd4_plain eval.threads=1 hydra.run.dir=runs/compare/sudoku_genmd4_plain/latest
+	$(PY) -m experiments.genmd4_schedule path=weights/text-mdm-small-genmd4 task=text hydra.run.dir=runs/genmd4_schedule/text/latest
+	$(PY) -m experiments.genmd4_schedule path=weights/sudoku-mdm-genmd4 task=sudoku hydra.run.dir=runs/genmd4_schedule/sudoku/latest
+	$(PY) -m experiments.nll_bound denoiser.path=weights/text-mdm-small-genmd4 'orders=[{policy: random_k, label: random_order}]' eval.threads=1 hydra.run.dir=runs/nll_bound/genmd4/latest
+	$(PY) -m experiments.nll_bound denoiser.path=weights/text-mdm-small-plain 'orders=[{policy: random_k, label: random_order}]' eval.threads=1 hydra.run.dir=runs/nll_bound/genmd4_plain/latest
+	$(PY) -m experiments.compare experiment=text_genmd4 eval.threads=1 hydra.run.dir=runs/compare/text_genmd4/latest
+	$(PY) -m experiments.compare experiment=text_genmd4_plain eval.threads=1 hydra.run.dir=runs/compare/text_genmd4_plain/latest
+
+# issue 18's bar for the new text models: the bounds (random order) and one-per-step samples
+measure-text-v2: setup
+	$(PY) -m experiments.nll_bound denoiser.path=weights/text-mdm-3m 'orders=[{policy: random_k, label: random_order, draws: 1}, {policy: topk_margin, label: topk_margin}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-mdm-3m
+	$(PY) -m experiments.compare experiment=text_mdm_3m eval.threads=1 hydra.run.dir=runs/compare/text_mdm_3m
+	$(PY) -m experiments.nll_bound denoiser=text_hf denoiser.path=weights/text-hf-mlm-sin 'orders=[{policy: random_k, label: random_order, draws: 1}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-hf-mlm-sin
 
 compare-text: setup
 	$(PY) -m experiments.compare experiment=text_compare

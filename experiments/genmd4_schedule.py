@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 
 from denoiser.atomic import atomic_write_text
 from denoiser.loading import load_denoiser
-from planner.background import token_frequency
 
 from .report import save_figure
 from .run_folder import run_folder
@@ -44,8 +43,11 @@ def schedule_rows(model, task, n_sequences: int, seed: int) -> list[dict]:
         raise ValueError(f"the model has no learned masking schedule (config schedule "
                          f"{getattr(getattr(model, 'config', None), 'schedule', None)!r}): "
                          f"genmd4_schedule reads a model trained with objective=genmd4")
+    power = power.detach()
     tokens = task.train_batch(n_sequences, torch.Generator().manual_seed(seed))
-    freq = token_frequency(tokens, task.vocab_size, exclude=(task.mask_id,), smoothing=0.0)
+    counts = torch.bincount(tokens.reshape(-1), minlength=task.vocab_size).double()
+    counts[task.mask_id] = 0
+    freq = counts / counts.sum()
     rows = [{"token": v, "label": label_of(task, v), "w": float(power[v]),
              "frequency": float(freq[v]), "t_half": 0.5 ** (1 / float(power[v]))}
             for v in range(task.vocab_size) if v != task.mask_id]
@@ -63,8 +65,13 @@ def write(rows: list[dict], out: Path, title: str) -> None:
            f"{r['t_half']:.3f} |" for r in rows]
     atomic_write_text("\n".join(md) + "\n", out / "schedule.md")
     fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(rows)), 3.6))
-    ax.bar(range(len(rows)), [r["w"] for r in rows], color="tab:blue")
+    w = [r["w"] for r in rows]
+    # bars from w = 1 (MD4's schedule), so small learned departures show
+    ax.bar(range(len(rows)), [v - 1 for v in w], bottom=1.0,
+           color=["tab:red" if v > 1 else "tab:blue" for v in w])
     ax.axhline(1.0, color="grey", lw=1, ls="--", label="w = 1 (MD4's linear schedule)")
+    spread = max(0.02, max(abs(v - 1) for v in w))
+    ax.set_ylim(1 - 1.15 * spread, 1 + 1.15 * spread)
     ax.set_xticks(range(len(rows)), [r["label"] for r in rows], fontsize=7,
                   rotation=90 if len(rows) > 12 else 0)
     ax.set_xlabel("token value (most frequent first)")

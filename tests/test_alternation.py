@@ -85,6 +85,8 @@ EXPECT = {
     "diffusers_block_refinement": ("two_steps", {}),
     "diffusers_entropy_bound": ("two_steps", {}),
     "random": ("ancestral", {"steps": 4}),
+    # GenMD4's sampler with every power 1 is MD4's: the same first-step law as `random`
+    "genmd4": ("ancestral", {"steps": 4, "power": [1.0, 1.0, 1.0]}),
     # an untrained planner (zero output layer): every p_i = 1/2, not above the threshold, so
     # the deterministic mode takes the single most likely position each step.
     "learned": ("one_per_step", {"random_head": False}),

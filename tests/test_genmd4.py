@@ -239,3 +239,26 @@ def test_train_denoiser_trains_genmd4_and_fine_tunes_a_linear_model(tmp_path, py
                           f"hydra.run.dir={tmp_path / 'bad'}"], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode != 0 and "denoiser.schedule=learned" in out.stdout + out.stderr
+
+
+def test_the_shipped_genmd4_sudoku_model_and_its_schedule_plot(tmp_path, python_exe, python_env,
+                                                               repo_root):
+    """weights/sudoku-mdm-genmd4 carries its learned powers; experiments.genmd4_schedule writes
+    its table and plot; a linear-schedule model is refused there by name."""
+    from conftest import run_module
+
+    shipped = repo_root / "weights" / "sudoku-mdm-genmd4"
+    power = MDMTransformer.from_pretrained(shipped).masking_power()
+    assert power.shape == (10,) and (power > 0).all()
+    env = {**python_env, "PYTHONPATH": str(repo_root)}
+    run_module(python_exe, env, "experiments.genmd4_schedule", f"path={shipped}", "task=sudoku",
+               "n_sequences=20", f"hydra.run.dir={tmp_path / 'plot'}")
+    rows = (tmp_path / "plot" / "schedule.csv").read_text().splitlines()
+    assert rows[0] == "token,label,w,frequency,t_half" and len(rows) == 10   # 9 digits
+    assert (tmp_path / "plot" / "schedule.png").stat().st_size > 1000
+    import subprocess
+    out = subprocess.run([python_exe, "-m", "experiments.genmd4_schedule",
+                          f"path={repo_root / 'weights' / 'sudoku-mdm'}", "task=sudoku",
+                          f"hydra.run.dir={tmp_path / 'bad'}"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode != 0 and "has no learned masking schedule" in out.stdout + out.stderr

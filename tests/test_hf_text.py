@@ -19,8 +19,12 @@ PC_FREQ = str(Path(__file__).resolve().parent.parent / "weights" / "background" 
 HEURISTICS = [n for n in planner.policy_names() if not n.startswith("learned")]
 
 
-def policy(name: str):
-    return planner.load_policy(name, frequency=PC_FREQ) if name == "pc" else planner.load_policy(name)
+def policy(name: str, vocab_size: int = 66):
+    if name == "pc":
+        return planner.load_policy(name, frequency=PC_FREQ)
+    if name == "genmd4":        # these models have MD4's linear schedule: GenMD4 with w = 1
+        return planner.load_policy(name, power=[1.0] * vocab_size)
+    return planner.load_policy(name)
 
 
 @pytest.fixture(scope="module")
