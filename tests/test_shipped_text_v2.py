@@ -33,3 +33,14 @@ def test_a_shipped_text_model_loads_and_samples(name, data_dir):
                          generator=torch.Generator().manual_seed(0))
     assert not (out.tokens == task.mask_id).any()
     assert torch.equal(out.tokens[:, :32], prompts[:, :32]) and (out.nfe <= 16).all()
+
+
+def test_the_shipped_bert_with_a_sinusoidal_start_loads_and_samples(data_dir):
+    den = load_denoiser(WEIGHTS / "text-hf-mlm-sin")
+    task = TextTask()
+    assert (den.kind, den.mask_id, den.vocab_size, den.max_length) == ("masked_lm", 65, 66, 128)
+    prompts = task.load_eval("validation", limit=2).references.clone()
+    prompts[:, 32:] = task.mask_id
+    out = planner.sample(den, planner.load_policy("random_k", steps=16), prompts, temperature=1.0,
+                         generator=torch.Generator().manual_seed(0))
+    assert not (out.tokens == task.mask_id).any() and torch.equal(out.tokens[:, :32], prompts[:, :32])
