@@ -33,9 +33,15 @@ import torch.nn.functional as F
 from .objective import low_discrepancy_times
 
 
+def masking_power(model) -> torch.Tensor | None:
+    """The powers w `[vocab]` of a model trained with a learned schedule, or None for any other
+    denoiser (a linear-schedule MDM, a Hugging Face model, a test's toy)."""
+    return getattr(model, "masking_power", lambda: None)()
+
+
 def check_schedule_model(model) -> torch.Tensor:
     """The model's powers w `[vocab]`; a clear error for a model without a learned schedule."""
-    power = getattr(model, "masking_power", lambda: None)()
+    power = masking_power(model)
     if power is None:
         raise ValueError(f"objective=genmd4 trains a model with a learned masking schedule: "
                          f"configure the denoiser with schedule=learned "

@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from denoiser.atomic import atomic_write_text
+from denoiser.genmd4 import masking_power
 from denoiser.loading import load_denoiser
 
 from .report import save_figure
@@ -38,7 +39,7 @@ def label_of(task, token: int) -> str:
 
 
 def schedule_rows(model, task, n_sequences: int, seed: int) -> list[dict]:
-    power = getattr(model, "masking_power", lambda: None)()
+    power = masking_power(model)
     if power is None:
         raise ValueError(f"the model has no learned masking schedule (config schedule "
                          f"{getattr(getattr(model, 'config', None), 'schedule', None)!r}): "

@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from denoiser import masked_diffusion_loss
-from denoiser.genmd4 import GenMD4Objective
+from denoiser.genmd4 import GenMD4Objective, masking_power
 from denoiser.checkpoint import atomic_write_text
 from planner.order_likelihood import order_log_likelihood
 from planner.registry import load_policy
@@ -74,7 +74,7 @@ def mc_loss(model, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int, 
     """The continuous-time objective (nats per generated character), averaged over draws: the
     MD4 / MDLM bound, or for a model with a learned schedule (GenMD4) its own bound."""
     generator = torch.Generator().manual_seed(seed)
-    genmd4 = getattr(model, "masking_power", lambda: None)() is not None
+    genmd4 = masking_power(model) is not None
     total, count = 0.0, 0
     for _ in range(draws):
         for start in range(0, len(x), batch_size):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from denoiser.base import Denoiser, DenoiserOutput
+from denoiser.genmd4 import masking_power
 from planner.context import StepContext
 
 
@@ -131,7 +132,7 @@ def make_policy(name: str, denoiser: Denoiser, **overrides):
 
     if name.startswith("learned"):      # learned, learned_fewstep, learned_grpo, ...: one class
         overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
-    if name == "genmd4" and getattr(denoiser, "masking_power", lambda: None)() is None:  # a toy schedule
+    if name == "genmd4" and masking_power(denoiser) is None:  # a toy schedule
         overrides.setdefault("power", [0.5 + 0.75 * (v % 3) for v in range(denoiser.vocab_size)])
     return load_policy(name, **overrides)
 

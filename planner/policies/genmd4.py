@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from denoiser.genmd4 import masking_power
+
 from ..context import StepContext
 from ..policy import NEG_INF, Policy, Selection
 from ..reveal import check_steps
@@ -70,7 +72,7 @@ class GenMD4Sampler(Policy):
             self._check_power(self.power, vocab)
             return
         model = getattr(denoiser, "model", denoiser)
-        power = getattr(model, "masking_power", lambda: None)()
+        power = masking_power(model)
         if power is None:
             raise ValueError(f"policy genmd4 follows a learned masking schedule, and "
                              f"{type(model).__name__} has none (train one with "
