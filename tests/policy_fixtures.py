@@ -9,6 +9,7 @@ from torch import nn
 from denoiser.base import Denoiser, DenoiserOutput
 from denoiser.genmd4 import masking_power
 from planner.context import StepContext
+import vi  # noqa: F401  registers the learned policies, so every test sees all of policy_names()
 
 
 class ToyDenoiser(Denoiser):

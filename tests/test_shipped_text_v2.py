@@ -44,3 +44,32 @@ def test_the_shipped_bert_with_a_sinusoidal_start_loads_and_samples(data_dir):
     out = planner.sample(den, planner.load_policy("random_k", steps=16), prompts, temperature=1.0,
                          generator=torch.Generator().manual_seed(0))
     assert not (out.tokens == task.mask_id).any() and torch.equal(out.tokens[:, :32], prompts[:, :32])
+
+
+# the shipped text planners, each recorded for one shipped MDM: the default denoiser=text (the
+# 3.2M MDM) has text-planner-3m, denoiser=text_small (the first MDM) has text-planner
+PLANNER_OF = {"text-mdm-3m": "text-planner-3m", "text-mdm": "text-planner"}
+
+
+@pytest.mark.parametrize("mdm", sorted(PLANNER_OF))
+def test_each_shipped_text_planner_fits_its_mdm_and_is_refused_on_the_other(mdm):
+    from denoiser.base import FrozenDenoiser
+    from vi.checkpoint import load_planner
+
+    own = FrozenDenoiser(load_denoiser(WEIGHTS / mdm))
+    prior, config = load_planner(WEIGHTS / PLANNER_OF[mdm], own)
+    assert config["trained"]["task"] == "text"
+    (other,) = set(PLANNER_OF) - {mdm}
+    with pytest.raises(ValueError, match="trained for another denoiser"):
+        load_planner(WEIGHTS / PLANNER_OF[other], own)
+
+
+def test_the_text_denoiser_configs_name_the_shipped_models():
+    from omegaconf import OmegaConf
+
+    configs = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "denoiser"
+    for name, folder in (("text", "text-mdm-3m"), ("text_small", "text-mdm")):
+        path = OmegaConf.to_container(OmegaConf.load(configs / f"{name}.yaml"))["path"]
+        assert path == "${repo:weights/" + folder + "}", (name, path)
+    nll = OmegaConf.to_container(OmegaConf.load(configs.parent / "nll_bound.yaml"))
+    assert nll["planner_path"] == "${repo:weights/text-planner-3m}"

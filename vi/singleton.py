@@ -20,24 +20,14 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.kl import register_kl
 
-from .subset import uniform_noise
+from .subset import SubsetsOf, uniform_noise
 
 
-class _SingletonOf(constraints.Constraint):
+class _SingletonOf(SubsetsOf):
     """Masks `[*batch, L]` with exactly one True inside `available` (none where it is empty)."""
 
-    is_discrete = True
-    event_dim = 1
-
-    def __init__(self, available: torch.Tensor):
-        self.available = available
-        super().__init__()
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        value = value.bool()
-        inside = ~(value & ~self.available).any(-1)
-        count = value.sum(-1)
-        return inside & torch.where(self.available.any(-1), count == 1, count == 0)
+    def admits(self, count: torch.Tensor, any_available: torch.Tensor) -> torch.Tensor:
+        return torch.where(any_available, count == 1, count == 0)
 
 
 class SingletonSubset(TorchDistribution):

@@ -36,8 +36,9 @@ from torch.distributions.utils import probs_to_logits
 from .segment import log1mexp, segment_ids_from_mask, segment_sum
 
 
-class _NonEmptySubsetOf(constraints.Constraint):
-    """Masks `[*batch, L]` that are a subset of `available` and non-empty where it is."""
+class SubsetsOf(constraints.Constraint):
+    """Masks `[*batch, L]` inside `available` whose size `admits` (here: non-empty where
+    `available` is; `vi.singleton` narrows it to exactly one)."""
 
     is_discrete = True
     event_dim = 1
@@ -46,11 +47,13 @@ class _NonEmptySubsetOf(constraints.Constraint):
         self.available = available
         super().__init__()
 
+    def admits(self, count: torch.Tensor, any_available: torch.Tensor) -> torch.Tensor:
+        return (count > 0) | ~any_available
+
     def check(self, value: torch.Tensor) -> torch.Tensor:
         value = value.bool()
         inside = ~(value & ~self.available).any(-1)
-        nonempty = value.any(-1) | ~self.available.any(-1)
-        return inside & nonempty
+        return inside & self.admits(value.sum(-1), self.available.any(-1))
 
 
 class BernoulliSubset(TorchDistribution):
@@ -123,7 +126,7 @@ class BernoulliSubset(TorchDistribution):
     # ------------------------------------------------------------------------- interface
     @property
     def support(self) -> constraints.Constraint:
-        return _NonEmptySubsetOf(self.available)
+        return SubsetsOf(self.available)
 
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)

@@ -12,14 +12,9 @@ denoiser's p. Identical when greedy and unfiltered.
 """
 from __future__ import annotations
 
-from ..budgets import StepSchedule
-from ..policy import ScoredPolicy
 from ..scores import Margin
+from ..step_scored import StepScoredPolicy
 
 
-class TopKMargin(ScoredPolicy):
-    def __init__(self, steps: int | None = None, schedule: str = "even", eps: float = 1e-3,
-                 alg_temp: float | None = None, distribution: str = "model",
-                 top_p: float | None = None, top_k: int | None = None):
-        super().__init__(Margin(), StepSchedule(steps, schedule, eps), alg_temp=alg_temp,
-                         distribution=distribution, top_p=top_p, top_k=top_k)
+class TopKMargin(StepScoredPolicy):
+    score_type = Margin
