@@ -82,13 +82,16 @@ compare-fewstep: setup
 remask-signal: setup
 	$(PY) -m experiments.remask_signal eval.threads=1 hydra.run.dir=runs/remask_signal/latest
 
+# the text planner's training (docs/results/text.md), for the MDM named after it
+TEXT_PLANNER = $(PY) -m experiments.train_planner task=text planner=small val_path=validation train.givens_min=null train.givens_max=null train.steps=100 train.batch_size=8 train.val_limit=64 train.eval_every=50 train.threads=1
+
 # the first text models (docs/results/text.md): the 0.83M MDM (denoiser=text_small), the
 # autoregressive scorer, the first Hugging Face BERT, and the text planner on that MDM
 train-text: setup
 	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text_small train=text_denoiser_small train.threads=1 export_to=weights/text-mdm
 	$(PY) -m experiments.train_ar train.threads=1 export_to=weights/text-ar
 	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text_random train=text_hf_random train.threads=1 hydra.run.dir=runs/train_denoiser/text-hf export_to=weights/text-hf-mlm
-	$(PY) -m experiments.train_planner task=text denoiser=text_small planner=small val_path=validation train.givens_min=null train.givens_max=null train.steps=100 train.batch_size=8 train.val_limit=64 train.eval_every=50 train.threads=1 export_to=weights/text-planner
+	$(TEXT_PLANNER) denoiser=text_small export_to=weights/text-planner
 
 # issue 18 (docs/results/text.md, "Denoisers that write"): the 3.2M rotary text MDM (denoiser=text)
 # and the BERT with a sinusoidal start, each exported at its validation point of lowest val/loss
@@ -97,7 +100,7 @@ train-text: setup
 train-text-v2: setup
 	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser hydra.run.dir=runs/train_denoiser/text-mdm-3m export_to=weights/text-mdm-3m
 	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf hydra.run.dir=runs/train_denoiser/text-hf-sin export_to=weights/text-hf-mlm-sin
-	$(PY) -m experiments.train_planner task=text denoiser=text planner=small val_path=validation train.givens_min=null train.givens_max=null train.steps=100 train.batch_size=8 train.val_limit=64 train.eval_every=50 train.threads=1 hydra.run.dir=runs/train_planner/text-3m export_to=weights/text-planner-3m
+	$(TEXT_PLANNER) denoiser=text hydra.run.dir=runs/train_planner/text-3m export_to=weights/text-planner-3m
 
 # GenMD4 (docs/results/genmd4.md): a learned per-token-value schedule beside the plain MDM at
 # equal compute (GenMD4 takes half the batch: two draws per sequence), on Sudoku (300-step
