@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 measure-text-v2 compare-text bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 measure-text-v2 compare-text train-text-fewstep compare-text-fewstep bench clean
 
 setup: $(VENV)/.installed
 
@@ -128,6 +128,17 @@ measure-text-v2: setup
 	$(PY) -m experiments.nll_bound denoiser.path=weights/text-mdm-3m 'orders=[{policy: random_k, label: random_order, draws: 1}, {policy: topk_margin, label: topk_margin}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-mdm-3m
 	$(PY) -m experiments.compare experiment=text_mdm_3m eval.threads=1 hydra.run.dir=runs/compare/text_mdm_3m
 	$(PY) -m experiments.nll_bound denoiser=text_hf denoiser.path=weights/text-hf-mlm-sin 'orders=[{policy: random_k, label: random_order, draws: 1}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-hf-mlm-sin
+
+# issue 14 on text (docs/results/text.md, "Few calls"): the few-step text planner on the 3.2M MDM
+# (one thread, about 15 minutes on an idle machine), then its samples and its bound at 4-32
+# calls beside every rule's (the bound on validation, where its betas were chosen, and on test)
+train-text-fewstep: setup
+	$(PY) -m experiments.train_planner task=text denoiser=text planner=text_fewstep train=planner_text_fewstep val_path=validation hydra.run.dir=runs/train_planner/text-fewstep-even export_to=weights/text-planner-fewstep
+
+compare-text-fewstep: setup
+	$(PY) -m experiments.compare experiment=text_fewstep eval.threads=1 hydra.run.dir=runs/compare/text_fewstep/latest
+	$(PY) -m experiments.nll_bound --config-name nll_bound_fewstep eval.threads=1 hydra.run.dir=runs/nll_bound_fewstep/validation
+	$(PY) -m experiments.nll_bound --config-name nll_bound_fewstep eval.threads=1 data.path=test hydra.run.dir=runs/nll_bound_fewstep/test
 
 compare-text: setup
 	$(PY) -m experiments.compare experiment=text_compare

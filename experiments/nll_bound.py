@@ -9,7 +9,8 @@ order; `draws` independent orders per window) this is the MDLM bound; for `topk_
 exact NLL of the top-k margin sampler's own order. `mc_loss` adds the continuous-time
 objective's Monte-Carlo estimate of the MDLM bound (`denoiser/objective.py`, `mc_draws` mask
 draws per window) as an independent check of the random-order figure. Every order after the
-first is also reported as a paired difference from the first, on the same windows. Writes
+first is also reported as a paired difference, on the same windows, from the first or from the
+earlier order its `reference` names. Writes
 `results.json` and TensorBoard scalars `eval/<order>/bits_per_char`.
 """
 from __future__ import annotations
@@ -90,6 +91,20 @@ def mc_loss(model, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int, 
             "draws": draws, "objective": "genmd4" if genmd4 else "masked"}
 
 
+def check_references(orders: list[dict]) -> None:
+    """Every order's label is its own, and a `reference` names an earlier order's label."""
+    seen = []
+    for entry in orders:
+        label = entry.get("label") or entry["policy"]
+        if label in seen:
+            raise ValueError(f"orders: the label {label!r} is used twice; give each order its own")
+        reference = entry.get("reference")
+        if reference is not None and reference not in seen:
+            raise ValueError(f"orders: {label!r} is paired with reference={reference!r}, which is "
+                             f"not an earlier order's label (earlier: {seen})")
+        seen.append(label)
+
+
 def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     settings = instantiate(cfg.eval)
     if settings.threads:
@@ -103,8 +118,11 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     results = {"data": data.source, **held_out_note(test_only),
                "denoiser": OmegaConf.to_container(cfg.denoiser), "orders": {}}
     logger = instantiate(cfg.logger)(run_dir=run_dir)
-    first = first_label = None     # the first order's per-window NLLs: the paired reference
-    for entry in OmegaConf.to_container(cfg.orders, resolve=True):
+    orders = OmegaConf.to_container(cfg.orders, resolve=True)
+    check_references(orders)       # before any order runs
+    per_order = {}                 # label -> per-window NLLs, for paired differences
+    first_label = None             # the default paired reference: the first order
+    for entry in orders:
         name, settings_ = entry["policy"], dict(entry.get("settings") or {})
         label = entry.get("label") or name
         r, per_window = order_nll(denoiser, load_policy(name, **settings_), x, generate,
@@ -114,12 +132,14 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
         print(f"{label:<24} {r['bits_per_char']:.4f} bits/char (95% CI {lo:.4f}-{hi:.4f}), "
               f"{r['nats_per_char']:.4f} nats/char, NFE {r['nfe_mean']:.1f}, "
               f"{r['seconds']:.0f} s", flush=True)
-        if first is None:
-            first, first_label = per_window, label
-        else:
-            d = paired_difference(per_window, first)
-            r[f"minus_{first_label}"] = d
-            print(f"{'':<24} {d['bits_per_char']:+.4f} bits/char against {first_label} on the "
+        reference = entry.get("reference", first_label)
+        per_order[label] = per_window
+        if first_label is None:
+            first_label = label
+        elif reference is not None:
+            d = paired_difference(per_window, per_order[reference])
+            r[f"minus_{reference}"] = d
+            print(f"{'':<24} {d['bits_per_char']:+.4f} bits/char against {reference} on the "
                   f"same windows (95% CI {d['bits_ci95'][0]:+.4f} to {d['bits_ci95'][1]:+.4f})",
                   flush=True)
         logger.scalars({f"eval/{label}/bits_per_char": r["bits_per_char"]}, 0)

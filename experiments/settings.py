@@ -111,6 +111,9 @@ class PlannerTrainSettings:
     grad_var_draws: int = 4
     val_limit: int = 128
     val_beta: float = 0.1
+    # validate by drawing the prior's subsets (its training-time behaviour, the `sample` mode of
+    # `policy=learned`; a fixed seed) instead of thresholding them (`deterministic`)
+    val_mode: str = "deterministic"
     denoiser_bf16: bool = False      # run the frozen denoiser under bf16 autocast (also on CPU)
     threads: int | None = None
     shards: int | None = None        # the batch's parts, gradients summed (None: one per process)
@@ -129,5 +132,8 @@ class PlannerTrainSettings:
         if not 0 < self.beta_min <= self.beta_max:
             raise ValueError(f"need 0 < train.beta_min <= train.beta_max, got "
                              f"{self.beta_min}, {self.beta_max}")
+        if self.val_mode not in ("deterministic", "sample"):
+            raise ValueError(f"train.val_mode must be 'deterministic' or 'sample', got "
+                             f"{self.val_mode!r}")
         if not 0 < self.kl_start <= 1:
             raise ValueError(f"train.kl_start must be in (0, 1], got {self.kl_start}")

@@ -55,18 +55,20 @@ def annealed(step: int, start: float, end: float, steps: int) -> float:
     return end if steps <= 0 else start + (end - start) * min(1.0, step / steps)
 
 
-def validation_metrics(task, frozen, policy, val) -> dict[str, float]:
+def validation_metrics(task, frozen, policy, val, seed: int = 0) -> dict[str, float]:
     """val/accuracy and val/nfe of sampling with the policy where the task has a right answer
     (`task.correct`); otherwise (text) val/bits_per_char, the NLL per generated character of
     the validation windows along the policy's own order (teacher forcing, docs/design.md section 4),
-    and its val/nfe."""
+    and its val/nfe. seed: the generator of a sampling policy (the same draws at every
+    validation)."""
+    generator = torch.Generator().manual_seed(seed)
     if hasattr(task, "correct"):
-        result = sample(frozen, policy, val.prompts)
+        result = sample(frozen, policy, val.prompts, generator=generator)
         correct = task.correct(result.tokens, val.prompts, val.references)
         return {"val/accuracy": float(correct.float().mean()),
                 "val/nfe": float(result.nfe.float().mean())}
     generate = val.prompts == task.mask_id
-    out = order_log_likelihood(frozen, policy, val.references, generate)
+    out = order_log_likelihood(frozen, policy, val.references, generate, generator=generator)
     nats = float((-out.log_likelihood).sum() / out.n_generated.sum())
     return {"val/bits_per_char": nats / math.log(2), "val/nfe": float(out.nfe.float().mean())}
 
@@ -163,7 +165,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
 
     def validate():
         prior.eval()
-        metrics = validation_metrics(task, frozen, LearnedPlanner(prior, beta=s.val_beta), val)
+        metrics = validation_metrics(task, frozen, LearnedPlanner(
+            prior, beta=s.val_beta, sample=s.val_mode == "sample"), val)
         prior.train()
         logger.scalars(metrics, step)
         print(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)

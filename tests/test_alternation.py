@@ -100,6 +100,8 @@ EXPECT = {
     "remdm": ("bounded", {"steps": 8}),
     "p2": ("bounded", {"steps": 4}),
     "learned_fewstep": ("one_per_step", {"random_head": False}),
+    # the text few-step planner draws its subsets; thresholded, the untrained one is one per step
+    "learned_text_fewstep": ("one_per_step", {"random_head": False, "mode": "deterministic"}),
     # the learned policy on the weights of the peers' objectives (issue 17)
     "learned_grpo": ("one_per_step", {"random_head": False}),
     "learned_imitation": ("one_per_step", {"random_head": False}),

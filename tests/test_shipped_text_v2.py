@@ -73,3 +73,36 @@ def test_the_text_denoiser_configs_name_the_shipped_models():
         assert path == "${repo:weights/" + folder + "}", (name, path)
     nll = OmegaConf.to_container(OmegaConf.load(configs.parent / "nll_bound.yaml"))
     assert nll["planner_path"] == "${repo:weights/text-planner-3m}"
+
+
+def test_the_shipped_fewstep_text_planner_fits_the_3m_mdm_and_spends_fewer_calls_at_higher_beta():
+    """`learned_text_fewstep` (issue 14): recorded for the 3.2M MDM, refused on the first one,
+    and its drawn subsets spend fewer calls as the price rises, every position filled."""
+    from denoiser.base import FrozenDenoiser
+    from vi.checkpoint import load_planner
+
+    mdm = FrozenDenoiser(load_denoiser(WEIGHTS / "text-mdm-3m"))
+    prior, config = load_planner(WEIGHTS / "text-planner-fewstep", mdm)
+    assert config["trained"]["task"] == "text" and config["prior"]["schedule_feature"] is True
+    with pytest.raises(ValueError, match="trained for another denoiser"):
+        load_planner(WEIGHTS / "text-planner-fewstep", FrozenDenoiser(load_denoiser(WEIGHTS / "text-mdm")))
+    task = TextTask()
+    prompts = torch.full((4, task.length), task.mask_id, dtype=torch.long)
+    nfe = []
+    for beta in (0.3, 3.0):
+        out = planner.sample(mdm, planner.load_policy("learned_text_fewstep", beta=beta), prompts,
+                             temperature=1.0, generator=torch.Generator().manual_seed(0))
+        assert not (out.tokens == task.mask_id).any()
+        nfe.append(float(out.nfe.float().mean()))
+    assert nfe[0] > nfe[1], nfe
+
+
+def test_the_fewstep_bound_pairs_each_rule_with_a_learned_order_of_its_calls():
+    from omegaconf import OmegaConf
+    from experiments.nll_bound import check_references
+
+    configs = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+    orders = OmegaConf.to_container(OmegaConf.load(configs / "nll_bound_fewstep.yaml"))["orders"]
+    check_references(orders)
+    learned = {o["label"] for o in orders if o["policy"] == "learned_text_fewstep"}
+    assert all(o.get("reference") in learned for o in orders if o["label"] not in learned)

@@ -58,7 +58,8 @@ def test_text_compare_writes_gen_ppl_tables_and_plot(tmp_path, python_exe, pytho
 
 
 BASELINE_ORDERS = ("orders=[{policy:random_k,label:random_order,draws:1},"
-                   "{policy:topk_margin,label:topk_margin}]")
+                   "{policy:topk_margin,label:topk_margin},"
+                   "{policy:random_k,label:random_4,settings:{steps:4},reference:topk_margin}]")
 
 
 def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
@@ -66,9 +67,10 @@ def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
               f"task.length={L}", "data.limit=4", "mc_draws=2", BASELINE_ORDERS,
               f"hydra.run.dir={tmp_path}")
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["orders"]) == {"random_order", "topk_margin"}
+    assert set(results["orders"]) == {"random_order", "topk_margin", "random_4"}
+    assert results["orders"]["random_4"]["nfe_mean"] == 4
     for r in results["orders"].values():
-        assert r["n"] == 4 and r["nfe_mean"] == L
+        assert r["n"] == 4 and r["nfe_mean"] in (L, 4)
         # an untrained model is near-uniform: about log2(65) = 6.02 bits per character
         assert 5.5 < r["bits_per_char"] < 6.6
     # the paired difference from the first order is the difference of the means, and its
@@ -79,7 +81,22 @@ def test_nll_bound_entry_point(tmp_path, python_exe, python_env, tiny_models):
                                                - o["random_order"]["bits_per_char"], abs=1e-9)
     assert d["bits_ci95"][0] <= d["bits_per_char"] <= d["bits_ci95"][1]
     assert "minus_random_order" not in o["random_order"]
+    # an order paired with the reference it names, not the first
+    d4 = o["random_4"]["minus_topk_margin"]
+    assert "minus_random_order" not in o["random_4"]
+    assert d4["bits_per_char"] == pytest.approx(o["random_4"]["bits_per_char"]
+                                                - o["topk_margin"]["bits_per_char"], abs=1e-9)
     assert "bits/char" in out and "against random_order on the same windows" in out
+
+
+def test_nll_bound_refuses_a_reference_that_is_not_an_earlier_order():
+    from experiments.nll_bound import check_references
+    check_references([{"policy": "random_k"}, {"policy": "topk_margin", "reference": "random_k"}])
+    with pytest.raises(ValueError, match=r"reference='later'.*not an earlier order's label"):
+        check_references([{"policy": "random_k", "reference": "later"},
+                          {"policy": "topk_margin", "label": "later"}])
+    with pytest.raises(ValueError, match=r"the label 'a' is used twice"):
+        check_references([{"policy": "random_k", "label": "a"}, {"policy": "entropy", "label": "a"}])
 
 
 def test_text_planner_trains_on_bits_per_char_and_gives_the_learned_order_bound(

@@ -25,6 +25,11 @@ register_policy("learned", Learned, **_LEARNED_DEFAULTS)
 # the few-step planner (docs/results/sudoku_fewstep.md): the same policy on its own weights
 register_policy("learned_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 0.1,
                                                 "path": "weights/sudoku-planner-fewstep"})
+# the few-step text planner (docs/results/text.md, "Few calls"): sampled subsets, as it was
+# trained, on the 3.2M text MDM (denoiser=text)
+register_policy("learned_text_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 1.0,
+                                                     "mode": "sample",
+                                                     "path": "weights/text-planner-fewstep"})
 # the same network trained by the peers' objectives (issue 17, docs/results/objectives.md)
 for _objective in ("grpo", "imitation", "loarm"):
     register_policy(f"learned_{_objective}", Learned,

@@ -140,6 +140,18 @@ def factor_features(state: OrderState, score: str = "confidence") -> torch.Tenso
     return torch.stack([neg_log_miss * mf, torch.log(2.0 + more_confident(s, m)) * mf], dim=-1)
 
 
+def schedule_features(state: OrderState) -> torch.Tensor:
+    """`[batch, length, 1]`: log of the share of the initially masked positions still masked,
+    at every masked position (0 elsewhere): where the row is along its schedule. The linear
+    read-out -log(share) - log T is the logit of about 1 / (share T) while that is small: each
+    call then reveals share * n0 / (share T) = n0 / T of the n0 positions, an even schedule of
+    about T calls (`vi.networks.SubsetNet`, schedule_feature)."""
+    m = state.masked
+    n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
+    share = (m.sum(-1).float() / n_initial).clamp(min=1.0 / state.masked.shape[1])
+    return (share.log()[:, None].expand_as(m) * m.float()).unsqueeze(-1)
+
+
 def truth_features(state: OrderState, x: torch.Tensor) -> torch.Tensor:
     """`[batch, length, 2]`, see TRUTH_FEATURES: what only the posterior may see."""
     if state.true_log_prob is None:

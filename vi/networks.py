@@ -19,8 +19,8 @@ from torch import nn
 from planner.policies.factor import check_factor_score
 
 from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
-                       OrderState, factor_features, rank_features, state_features,
-                       truth_features)
+                       OrderState, factor_features, rank_features, schedule_features,
+                       state_features, truth_features)
 from .mixers import PoolEncoder
 from .singleton import SingletonSubset
 from .subset import BernoulliSubset
@@ -33,6 +33,20 @@ MIXERS = ("attention", "pool")
 BETA_FEATURES = ("log1p", "log")
 # The floor of beta under beta_feature="log" (beta = 0 is allowed and reads as this).
 MIN_BETA = 1e-4
+
+
+def check_price_start(slope_name: str, slope, beta_name: str, beta0, beta_conditioned: bool,
+                      beta_feature: str) -> None:
+    """A start that moves with log beta needs the price as a log input, a finite slope and a
+    reference price at or above the floor."""
+    if not beta_conditioned or beta_feature != "log":
+        raise ValueError(f"{slope_name}={slope!r} moves the start with log beta: it needs "
+                         f"beta_conditioned=True and beta_feature='log', got "
+                         f"beta_conditioned={beta_conditioned!r}, beta_feature={beta_feature!r}")
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
+        raise ValueError(f"{slope_name} must be a finite number, got {slope!r}")
+    if isinstance(beta0, bool) or not isinstance(beta0, (int, float)) or not beta0 >= MIN_BETA:
+        raise ValueError(f"{beta_name} must be >= {MIN_BETA} (the floor of beta), got {beta0!r}")
 
 
 class SubsetNet(nn.Module):
@@ -69,6 +83,17 @@ class SubsetNet(nn.Module):
         also reads log beta), so that before training a higher price already commits more cells
         per step. Needs init_factor, beta_conditioned and beta_feature="log"; None (the
         default): f does not depend on beta.
+    init_logit_slope, init_logit_beta: start as a random order whose inclusion probability
+        moves with the price: every masked position's logit is init_logit + init_logit_slope *
+        log(beta / init_logit_beta), whatever the state (a skip that reads only log beta), so
+        that before training a higher price reveals more positions per step, none preferred.
+        Needs beta_conditioned and beta_feature="log"; excludes init_threshold and
+        init_factor. None (the default): no such start.
+    schedule_feature: also read log(share of the generated positions still masked)
+        (`vi.features.schedule_features`). With init_logit_slope the start is then a random
+        order on an even schedule: logit init_logit + slope * log(beta / beta0) - log(share),
+        i.e. p_i about 1 / (share * T(beta)) with T(beta) = exp(-init_logit) (beta /
+        beta0)^-slope calls, as random_k with T steps reveals n / T positions a call.
     family: the subset distribution the logits parameterise, "bernoulli" (`BernoulliSubset`)
         or "singleton" (`SingletonSubset`: one position per step, the softmax of the logits
         over the masked positions; LO-ARM).
@@ -84,7 +109,9 @@ class SubsetNet(nn.Module):
                  init_scale: float = 2.0, mixer: str = "attention", beta_feature: str = "log1p",
                  factor_features: bool = False, init_factor: float | None = None,
                  factor_score: str = "confidence", init_factor_slope: float | None = None,
-                 init_factor_beta: float = 0.02, family: str = "bernoulli"):
+                 init_factor_beta: float = 0.02, init_logit_slope: float | None = None,
+                 init_logit_beta: float = 1.0, schedule_feature: bool = False,
+                 family: str = "bernoulli"):
         super().__init__()
         if family not in FAMILIES:
             raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
@@ -124,20 +151,22 @@ class SubsetNet(nn.Module):
             if isinstance(init_factor, bool) or not 0.0 < init_factor < math.inf:
                 raise ValueError(f"init_factor must be a finite number > 0, got {init_factor!r}")
         if init_factor_slope is not None:
-            if init_factor is None or not beta_conditioned or beta_feature != "log":
-                raise ValueError(f"init_factor_slope={init_factor_slope!r} moves the factor rule's f "
-                                 f"with log beta: it needs init_factor, beta_conditioned=True and "
-                                 f"beta_feature='log', got init_factor={init_factor!r}, "
-                                 f"beta_conditioned={beta_conditioned!r}, "
-                                 f"beta_feature={beta_feature!r}")
-            if isinstance(init_factor_slope, bool) or not math.isfinite(init_factor_slope):
-                raise ValueError(f"init_factor_slope must be a finite number, got "
-                                 f"{init_factor_slope!r}")
-            if not init_factor_beta >= MIN_BETA:
-                raise ValueError(f"init_factor_beta must be >= {MIN_BETA} (the floor of beta), got "
-                                 f"{init_factor_beta!r}")
+            if init_factor is None:
+                raise ValueError(f"init_factor_slope={init_factor_slope!r} moves the factor rule's "
+                                 f"f with log beta: it needs init_factor, got None")
+            check_price_start("init_factor_slope", init_factor_slope, "init_factor_beta",
+                              init_factor_beta, beta_conditioned, beta_feature)
+        if init_logit_slope is not None:
+            check_price_start("init_logit_slope", init_logit_slope, "init_logit_beta",
+                              init_logit_beta, beta_conditioned, beta_feature)
+            if init_threshold is not None or init_factor is not None:
+                raise ValueError(f"start as one rule: init_logit_slope={init_logit_slope!r} (a "
+                                 f"random order) excludes init_threshold={init_threshold!r} and "
+                                 f"init_factor={init_factor!r}")
         n_factor_at = len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
-        n_in = (n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
+        n_schedule_at = n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
+        self.schedule_feature = schedule_feature
+        n_in = (n_schedule_at + int(schedule_feature)
                 + self.n_extra_features + int(beta_conditioned))
         self.inp = nn.Linear(n_in, d_model)
         self.tok = nn.Embedding(vocab_size, d_model)
@@ -162,7 +191,7 @@ class SubsetNet(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, init_logit)
         self.skip = None
-        if init_threshold is not None or init_factor is not None:
+        if init_threshold is not None or init_factor is not None or init_logit_slope is not None:
             self.skip = nn.Linear(n_in, 1)
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.head.bias)
@@ -179,6 +208,11 @@ class SubsetNet(nn.Module):
                 if init_factor_slope is not None:   # log f(beta) = log f + slope * log(beta / beta0)
                     self.skip.weight[0, n_in - 1] = init_scale * init_factor_slope  # the price input
                     self.skip.bias.add_(-init_scale * init_factor_slope * math.log(init_factor_beta))
+            if init_logit_slope is not None:   # init_logit + slope * log(beta / beta0)
+                self.skip.weight[0, n_in - 1] = init_logit_slope      # the price input
+                self.skip.bias.fill_(init_logit - init_logit_slope * math.log(init_logit_beta))
+                if schedule_feature:           # - log(share still masked): an even schedule
+                    self.skip.weight[0, n_schedule_at] = -1.0
 
     @property
     def uses_hidden(self) -> bool:
@@ -193,6 +227,8 @@ class SubsetNet(nn.Module):
             feats.append(rank_features(state))
         if self.factor_features:
             feats.append(factor_features(state, self.factor_score))
+        if self.schedule_feature:
+            feats.append(schedule_features(state))
         if extra is not None:
             feats.append(extra)
         if self.beta_conditioned:

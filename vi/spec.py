@@ -20,7 +20,10 @@ class PlannerSpec:
     factor rule's inputs, and starting as that rule with that f; factor_score: "confidence" or
     "margin", the quantity the factor inputs rank and test. beta_feature: "log" or "log1p", how
     the price enters a beta-conditioned network. init_factor_slope, init_factor_beta: a factor-rule
-    start whose f moves with beta (`vi.networks.SubsetNet`). family: the subset distribution,
+    start whose f moves with beta (`vi.networks.SubsetNet`). init_logit_slope, init_logit_beta:
+    a random-order start whose inclusion probability moves with beta; schedule_feature: read
+    where the row is along its schedule, and start that random order on an even schedule (the
+    same). family: the subset distribution,
     "bernoulli" (`BernoulliSubset`, any non-empty set per step) or "singleton"
     (`SingletonSubset`, one position per step: LO-ARM)."""
 
@@ -42,6 +45,9 @@ class PlannerSpec:
     factor_score: str = "confidence"
     init_factor_slope: float | None = None
     init_factor_beta: float = 0.02
+    init_logit_slope: float | None = None
+    init_logit_beta: float = 1.0
+    schedule_feature: bool = False
     family: str = "bernoulli"
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
@@ -58,6 +64,10 @@ class PlannerSpec:
                 "init_factor_slope": self.init_factor_slope,
                 "init_factor_beta": self.init_factor_beta,
                 # recorded only when not the default, so older planner folders load unchanged
+                **({} if self.init_logit_slope is None else
+                   {"init_logit_slope": self.init_logit_slope,
+                    "init_logit_beta": self.init_logit_beta}),
+                **({"schedule_feature": True} if self.schedule_feature else {}),
                 **({} if self.family == "bernoulli" else {"family": self.family})}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
