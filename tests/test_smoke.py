@@ -91,7 +91,12 @@ LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
                "train-text-v2": "denoiser=mdm_text train=text_denoiser",
                "train-genmd4": "objective=genmd4 denoiser.schedule=learned",
                "measure-text-v2": "-m experiments.compare experiment=text_mdm_3m",
-               "compare-genmd4": "-m experiments.genmd4_schedule path=weights/text-mdm-small-genmd4"}
+               "compare-genmd4": "-m experiments.genmd4_schedule path=weights/text-mdm-small-genmd4",
+               # issue 14 on text: train_planner with planner=text_fewstep runs tiny in
+               # tests/test_text_entry_points.py, nll_bound_fewstep's pairing in
+               # tests/test_shipped_text_v2.py
+               "train-text-fewstep": "planner=text_fewstep train=planner_text_fewstep",
+               "compare-text-fewstep": "--config-name nll_bound_fewstep eval.threads=1 data.path=test"}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The text task through the entry points at a tiny size: compare (CSV, Markdown, PNG with gen
 PPL against NFE), the NLL bound, and train_denoiser with a Hugging Face BERT built in place."""
 import csv
+import re
 import json
 
 import pytest
@@ -120,6 +121,27 @@ def test_text_planner_trains_on_bits_per_char_and_gives_the_learned_order_bound(
     # the planner starts as the threshold rule at 0.95, which a near-uniform model never
     # passes: one (the most confident) position per step
     assert results["learned"]["nfe_mean"] == L and 5.5 < results["learned"]["bits_per_char"] < 6.6
+
+
+def test_fewstep_text_planner_trains_with_drawn_validation_subsets(
+        tmp_path, python_exe, python_env, tiny_models):
+    """planner=text_fewstep train=planner_text_fewstep (issue 14): the random start on an even
+    schedule validates with its subsets drawn (train.val_mode=sample), so it takes fewer calls
+    than one per position (L), and the exported planner is the policy learned_text_fewstep."""
+    out = run_module(python_exe, python_env, "experiments.train_planner", "task=text",
+              f"task.length={L}", f"denoiser.path={tiny_models / 'mdm'}", "planner=text_fewstep",
+              "train=planner_text_fewstep", "val_path=validation", "train.steps=2", "train.val_beta=4.0",
+              "train.batch_size=2", "train.val_limit=3", "train.eval_every=2", "train.log_every=1",
+              f"export_to={tmp_path / 'planner'}", f"hydra.run.dir={tmp_path / 'train'}")
+    nfe = [float(m) for m in re.findall(r"val/nfe=([0-9.]+)", out)]
+    assert len(nfe) == 2 and all(1 <= n <= L - 4 for n in nfe), (nfe, L)
+    orders = ("orders=[{policy:learned_text_fewstep,label:learned,"
+              f"settings:{{path:'{tmp_path / 'planner'}',beta:4.0}}}}]")
+    run_module(python_exe, python_env, "experiments.nll_bound", f"denoiser.path={tiny_models / 'mdm'}",
+               f"task.length={L}", "data.limit=3", "mc_draws=0", orders,
+               f"hydra.run.dir={tmp_path / 'nll'}")
+    r = json.loads((tmp_path / "nll" / "results.json").read_text())["orders"]["learned"]
+    assert 1 <= r["nfe_mean"] <= L - 4
 
 
 def test_train_denoiser_builds_trains_and_exports_a_hf_bert(tmp_path, python_exe, python_env):
