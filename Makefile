@@ -130,8 +130,8 @@ measure-text-v2: setup
 	$(PY) -m experiments.nll_bound denoiser=text_hf denoiser.path=weights/text-hf-mlm-sin 'orders=[{policy: random_k, label: random_order, draws: 1}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-hf-mlm-sin
 
 # issue 14 on text (docs/results/text.md, "Few calls"): the few-step text planner on the 3.2M MDM
-# (one thread, about 15 minutes on an idle machine), then its samples and its bound at 4-32
-# calls beside every rule's (the bound on validation, where its betas were chosen, and on test)
+# (one thread, 12 minutes beside other jobs), then its samples and its bound at 4-41 calls beside
+# the rules' (the bound on validation and on test; nothing is selected on either)
 train-text-fewstep: setup
 	$(PY) -m experiments.train_planner task=text denoiser=text planner=text_fewstep train=planner_text_fewstep val_path=validation hydra.run.dir=runs/train_planner/text-fewstep-even export_to=weights/text-planner-fewstep
 

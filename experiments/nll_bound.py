@@ -91,11 +91,16 @@ def mc_loss(model, x: torch.Tensor, generate: torch.Tensor, *, batch_size: int, 
             "draws": draws, "objective": "genmd4" if genmd4 else "masked"}
 
 
+def order_label(entry: dict) -> str:
+    """An order's label: its `label`, else its policy's name."""
+    return entry.get("label") or entry["policy"]
+
+
 def check_references(orders: list[dict]) -> None:
     """Every order's label is its own, and a `reference` names an earlier order's label."""
     seen = []
     for entry in orders:
-        label = entry.get("label") or entry["policy"]
+        label = order_label(entry)
         if label in seen:
             raise ValueError(f"orders: the label {label!r} is used twice; give each order its own")
         reference = entry.get("reference")
@@ -124,7 +129,7 @@ def nll_bound(cfg: DictConfig, run_dir: Path) -> dict:
     first_label = None             # the default paired reference: the first order
     for entry in orders:
         name, settings_ = entry["policy"], dict(entry.get("settings") or {})
-        label = entry.get("label") or name
+        label = order_label(entry)
         r, per_window = order_nll(denoiser, load_policy(name, **settings_), x, generate,
                                   batch_size=settings.batch_size, draws=entry.get("draws", 1),
                                   seed=cfg.seed, progress=label)

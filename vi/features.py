@@ -83,13 +83,18 @@ class OrderState:
     padding: torch.Tensor | None = None
 
 
+def fraction_masked(state: OrderState) -> torch.Tensor:
+    """`[batch]`: the share of each row's initially masked positions that are still masked."""
+    n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
+    return state.masked.sum(-1).float() / n_initial
+
+
 def state_features(state: OrderState) -> torch.Tensor:
     """`[batch, length, 5]`, see STATE_FEATURES. The denoiser's statistics are zeroed at
     positions that are no longer masked (they are not candidates)."""
     m = state.masked.float()
     d = state.denoised
-    n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
-    fraction = (state.masked.sum(-1).float() / n_initial)[:, None].expand_as(m)
+    fraction = fraction_masked(state)[:, None].expand_as(m)
     return torch.stack([d.confidence * m, d.margin * m, d.entropy * m, m, fraction], dim=-1)
 
 
@@ -147,8 +152,7 @@ def schedule_features(state: OrderState) -> torch.Tensor:
     call then reveals share * n0 / (share T) = n0 / T of the n0 positions, an even schedule of
     about T calls (`vi.networks.SubsetNet`, schedule_feature)."""
     m = state.masked
-    n_initial = state.initial_masked.sum(-1).clamp(min=1).float()
-    share = (m.sum(-1).float() / n_initial).clamp(min=1.0 / state.masked.shape[1])
+    share = fraction_masked(state).clamp(min=1.0 / m.shape[1])
     return (share.log()[:, None].expand_as(m) * m.float()).unsqueeze(-1)
 
 
