@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 measure-text-v2 compare-text train-text-fewstep compare-text-fewstep bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep train-correctness compare-fewstep-correct remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 train-text-hf-alibi measure-text-v2 compare-text train-text-fewstep compare-text-fewstep bench clean
 
 setup: $(VENV)/.installed
 
@@ -77,6 +77,15 @@ compare-fewstep: setup
 	$(PY) -m experiments.oracle eval.threads=1 data.path=runs/off_bar/rrn_style_valid_bar.csv data.limit=500 'betas=[0.2,0.15,0.1,0.08]' heuristics=runs/compare/sudoku_fewstep/latest/results.json hydra.run.dir=runs/oracle/latest
 	$(PY) -m experiments.failures --config-name failures_fewstep eval.threads=1 hydra.run.dir=runs/failures/fewstep_latest
 
+# the correctness planner (issue 14, docs/results/sudoku_fewstep.md, "The correctness planner"):
+# trained on validation rows outside the bar's 2,000 and the validation rows, about 10 minutes
+# on one thread; then its front on the 2,000 bar puzzles beside every rule (about 50 minutes)
+train-correctness: setup
+	$(PY) -m experiments.train_correctness train.threads=1 hydra.run.dir=runs/train_correctness/shipped export_to=weights/sudoku-correctness
+
+compare-fewstep-correct: setup
+	$(PY) -m experiments.compare experiment=sudoku_fewstep_correct eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_correct/latest
+
 # issue 13 (docs/results/sudoku_fix.md): does the denoiser know which committed tokens are wrong,
 # and what the remasking oracles reach (400 validation rows outside the bar)
 remask-signal: setup
@@ -101,6 +110,13 @@ train-text-v2: setup
 	$(PY) -m experiments.train_denoiser task=text denoiser=mdm_text train=text_denoiser hydra.run.dir=runs/train_denoiser/text-mdm-3m export_to=weights/text-mdm-3m
 	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text train=text_hf hydra.run.dir=runs/train_denoiser/text-hf-sin export_to=weights/text-hf-mlm-sin
 	$(TEXT_PLANNER) denoiser=text hydra.run.dir=runs/train_planner/text-3m export_to=weights/text-planner-3m
+
+# the BERT at the text MDM's width with ALiBi's distance bias through its attention mask (issue 18,
+# docs/results/text.md, "The ALiBi BERT"): 1,200 steps, one thread, float32 (about 80 minutes
+# on this AVX2 CPU beside another job), then its random-order bound on validation
+train-text-hf-alibi: setup
+	$(PY) -m experiments.train_denoiser task=text denoiser=hf_bert_text_alibi train=text_hf_alibi hydra.run.dir=runs/train_denoiser/text-hf-alibi export_to=weights/text-hf-mlm-alibi
+	$(PY) -m experiments.nll_bound denoiser=text_hf denoiser.path=weights/text-hf-mlm-alibi 'orders=[{policy: random_k, label: random_order, draws: 1}]' eval.threads=1 hydra.run.dir=runs/nll_bound/text-hf-mlm-alibi
 
 # GenMD4 (docs/results/genmd4.md): a learned per-token-value schedule beside the plain MDM at
 # equal compute (GenMD4 takes half the batch: two draws per sequence), on Sudoku (300-step

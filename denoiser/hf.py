@@ -23,6 +23,7 @@ import torch
 
 from .base import Denoiser, DenoiserOutput
 from .paths import resolve_folder
+from .position_bias import CONFIG_KEY as _ALIBI_KEY, check_slopes, distance_bias
 
 KINDS = ("masked_lm", "llada", "dream")
 LLADA_MASK_ID = 126336  # LLaDA-8B's mask token, used when its config does not name one
@@ -109,6 +110,8 @@ class HFMaskedDenoiser(Denoiser):
         self._attention_mask = kind != "dream" and _accepts(model.forward, "attention_mask")
         self.supports_padding = self._attention_mask
         self._hidden_states = _accepts(model.forward, "output_hidden_states")
+        # a BERT trained here with a distance bias (denoiser.position_bias) records its slopes
+        self.alibi_slopes = self._resolve_slopes(config)
 
         self.mask_id = self._resolve_mask_id(mask_id, config)
         self.max_length = self._resolve_max_length(max_length, config)
@@ -118,6 +121,16 @@ class HFMaskedDenoiser(Denoiser):
         if not 0 <= self.mask_id < self.vocab_size:
             raise ValueError(f"mask id {self.mask_id} is outside the denoiser's vocabulary of "
                              f"{self.vocab_size} tokens (ids 0..{self.vocab_size - 1})")
+
+    def _resolve_slopes(self, config) -> list[float] | None:
+        slopes = getattr(config, _ALIBI_KEY, None)
+        if slopes is None:
+            return None
+        where = f"{type(self.model).__name__}'s config"
+        if self.kind != "masked_lm" or not self._attention_mask:
+            raise ValueError(f"{where} names {_ALIBI_KEY}, which only a masked_lm model whose "
+                             f"forward takes attention_mask can be given (kind {self.kind!r})")
+        return check_slopes(slopes, int(getattr(config, "num_attention_heads", -1)), where)
 
     def _resolve_mask_id(self, mask_id: int | None, config) -> int:
         from_config = getattr(config, "mask_token_id", None)
@@ -173,7 +186,12 @@ class HFMaskedDenoiser(Denoiser):
     def _run(self, tokens: torch.Tensor, output_hidden_states: bool,
              attention_mask: torch.Tensor | None = None):
         kwargs = {"input_ids": tokens.long()}
-        if self._attention_mask:
+        if self.alibi_slopes is not None:
+            length = tokens.shape[1]
+            kwargs["attention_mask"] = distance_bias(
+                self.alibi_slopes, torch.arange(length, device=tokens.device), length,
+                keep=attention_mask, dtype=_compute_dtype(self.model))
+        elif self._attention_mask:
             kwargs["attention_mask"] = (torch.ones_like(kwargs["input_ids"]) if attention_mask is None
                                         else attention_mask.long())
         if output_hidden_states:
@@ -281,6 +299,14 @@ def _tokenizer_mask_id(path: Path, trust_remote_code: bool) -> int | None:
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True,
                                               trust_remote_code=trust_remote_code)
     return getattr(tokenizer, "mask_token_id", None)
+
+
+def _compute_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the attention logits have: autocast's on the CPU or GPU, else the weights'."""
+    device = next(model.parameters()).device
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return next(model.parameters()).dtype
 
 
 def _dtype_keyword() -> str:

@@ -13,8 +13,10 @@ import math
 import torch
 
 from .hf import HFMaskedDenoiser
+from .position_bias import CONFIG_KEY as ALIBI_KEY, alibi_slopes
 
 POSITION_INITS = ("random", "sinusoidal")
+POSITION_BIASES = ("none", "alibi")
 
 
 def sinusoidal_table(length: int, width: int, std: float) -> torch.Tensor:
@@ -31,7 +33,7 @@ def sinusoidal_table(length: int, width: int, std: float) -> torch.Tensor:
 def bert_masked_lm(vocab_size: int, mask_id: int, max_length: int, structure: str = "sequence",
                    vocabulary: str | None = None, hidden_size: int = 128, num_layers: int = 4,
                    num_heads: int = 4, intermediate_size: int = 512,
-                   position_init: str = "random") -> HFMaskedDenoiser:
+                   position_init: str = "random", position_bias: str = "none") -> HFMaskedDenoiser:
     """A randomly initialised `BertForMaskedLM` (no dropout, one segment type, no padding
     token: every id is a real character or the mask) wrapped as a denoiser.
 
@@ -39,9 +41,14 @@ def bert_masked_lm(vocab_size: int, mask_id: int, max_length: int, structure: st
     embeddings start as the sinusoidal code at the embeddings' scale, whose dot products depend
     on the offset, so attention can find a character's neighbours from the start (a randomly
     initialised BERT sits at the unigram loss until it learns that; still trainable either way).
+    position_bias: "none" or "alibi": ALiBi's distance bias added to every head's attention
+    logits through the attention mask (`denoiser.position_bias`; its slopes recorded in the
+    config as `alibi_slopes`, which the adapter reads back), local attention from the first step.
     """
     if position_init not in POSITION_INITS:
         raise ValueError(f"position_init must be one of {POSITION_INITS}, got {position_init!r}")
+    if position_bias not in POSITION_BIASES:
+        raise ValueError(f"position_bias must be one of {POSITION_BIASES}, got {position_bias!r}")
     if structure != "sequence":
         raise ValueError(f"a BERT masked LM has only absolute positions: structure must be "
                          f"'sequence', got {structure!r}")
@@ -53,6 +60,8 @@ def bert_masked_lm(vocab_size: int, mask_id: int, max_length: int, structure: st
                         type_vocab_size=1, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0, pad_token_id=None,
                         mask_token_id=mask_id, vocabulary=vocabulary)
+    if position_bias == "alibi":
+        setattr(config, ALIBI_KEY, alibi_slopes(num_heads))
     model = BertForMaskedLM(config)
     if position_init == "sinusoidal":
         weight = model.bert.embeddings.position_embeddings.weight

@@ -24,8 +24,9 @@ import inspect
 
 import torch
 
-from .hf import _PADDING_OFFSET_POSITIONS, HFMaskedDenoiser
+from .hf import _PADDING_OFFSET_POSITIONS, HFMaskedDenoiser, _compute_dtype
 from .kv_cache import splice
+from .position_bias import distance_bias
 
 
 class KeptKeys:
@@ -82,6 +83,11 @@ class HFLayers:
     def _run(self, tokens, keep, cache: KeptKeys, positions=None):
         kwargs = {"input_ids": tokens.long(), "attention_mask": keep.long(),
                   self.cache_keyword: cache}
+        if self.den.alibi_slopes is not None:      # the distance bias, queries at their positions
+            queries = (torch.arange(tokens.shape[1], device=tokens.device) if positions is None
+                       else positions)
+            kwargs["attention_mask"] = distance_bias(self.den.alibi_slopes, queries, keep.shape[1],
+                                                     keep=keep, dtype=_compute_dtype(self.den.model))
         if positions is not None:
             kwargs["position_ids"] = positions[None].expand(tokens.shape[0], -1)
         if self.den._hidden_states:

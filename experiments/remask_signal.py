@@ -39,23 +39,8 @@ from vi.remask_policy import RemaskPlanner
 
 from .eval_source import guard_test_only
 from .evaluation import frozen_for_task
-from .metrics import wilson_interval
+from .metrics import roc_auc, wilson_interval
 from .run_folder import run_folder
-
-
-def roc_auc(labels: torch.Tensor, scores: torch.Tensor) -> float | None:
-    """P(score of a positive > score of a negative) + 1/2 P(tie) (the Mann-Whitney U with
-    mid-ranks); None when either class is empty."""
-    labels, scores = labels.bool().flatten(), scores.double().flatten()
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    values, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
-    upper = torch.cumsum(counts, 0).double()
-    mid_rank = upper - (counts.double() - 1) / 2                 # 1-based mid-ranks of ties
-    ranks = mid_rank[inverse]
-    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
 
 
 class CellRecorder:

@@ -137,3 +137,56 @@ class PlannerTrainSettings:
                              f"{self.val_mode!r}")
         if not 0 < self.kl_start <= 1:
             raise ValueError(f"train.kl_start must be in (0, 1], got {self.kl_start}")
+
+
+@dataclass
+class CorrectnessTrainSettings:
+    """The correctness planner's training (`python -m experiments.train_correctness`).
+
+    Round 0 collects the states that `collect_policy` reaches at each of `collect_f` on
+    `puzzles` fresh puzzles per knob; every later round (`rounds` in all) adds the states
+    the model's own policy (`learned_correct`) reaches at each of `self_f`, on fresh puzzles,
+    and the model is fitted again on every state so far (DAgger-style). Each fit: `iterations`
+    Adam steps at `lr` on minibatches of `batch_cells` masked cells (binary cross-entropy on
+    "the argmax is the clean token"). Validation after each round: val/accuracy and val/nfe of
+    the policy at `val_f` on `val_limit` spread validation puzzles, and val/auc, val/loss on
+    the states `collect_policy` reaches there at `val_collect_f`."""
+
+    collect_policy: str = "factor_margin"
+    collect_f: tuple = (1.5, 2.5, 4.0)
+    self_f: tuple = (1.5, 2.5, 4.0)
+    count: str = "margin"
+    rounds: int = 2
+    puzzles: int = 600
+    givens_min: int = 17
+    givens_max: int = 40
+    hidden: int = 64
+    layers: int = 2
+    iterations: int = 1500
+    batch_cells: int = 4096
+    lr: float = 3.0e-3
+    val_limit: int = 256
+    val_f: float = 2.5
+    val_collect_f: float = 2.5
+    batch_size: int = 100
+    log_every: int = 100
+    threads: int | None = None
+
+    def __post_init__(self):
+        require_positive(self, "train", ("rounds", "puzzles", "hidden", "layers", "iterations",
+                                         "batch_cells", "val_limit", "batch_size", "log_every"))
+        require_finite(self, "train", ("lr", "val_f", "val_collect_f"))
+        for name in ("collect_f", "self_f"):
+            knobs = getattr(self, name)
+            if isinstance(knobs, str) or not hasattr(knobs, "__len__") or not len(knobs):
+                raise ValueError(f"train.{name} must be a non-empty list of factor knobs f > 0, "
+                                 f"got {knobs!r}")
+            for f in knobs:
+                if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < math.inf:
+                    raise ValueError(f"train.{name} must hold finite numbers > 0, got {knobs!r}")
+            setattr(self, name, tuple(float(f) for f in knobs))
+        if not 0 <= self.givens_min <= self.givens_max:
+            raise ValueError(f"train.givens_min..givens_max must be a range of counts, got "
+                             f"{self.givens_min}..{self.givens_max}")
+        if self.threads is not None:
+            require_positive(self, "train", ("threads",))

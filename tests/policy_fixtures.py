@@ -127,11 +127,36 @@ def toy_planner_path(denoiser: Denoiser, random_head: bool = True) -> str:
     return _PLANNERS[key]
 
 
+def toy_correctness_path(denoiser: Denoiser) -> str:
+    """A correctness planner (`vi.correctness`, structure "sequence") made for `denoiser`, its
+    output layer zero: every c_i is 1/2 (cached per denoiser)."""
+    import tempfile
+    from pathlib import Path
+
+    from denoiser.base import FrozenDenoiser
+    from vi.correctness import CorrectnessNet, save_correctness
+
+    frozen = FrozenDenoiser(denoiser)
+    key = (frozen.identity, "correctness")
+    if key not in _PLANNERS:
+        torch.manual_seed(0)
+        net = CorrectnessNet("sequence", hidden=8, layers=1)
+        nn.init.zeros_(net.mlp[-1].weight)
+        nn.init.zeros_(net.mlp[-1].bias)
+        path = Path(tempfile.mkdtemp(prefix="toy-correctness-")) / "planner"
+        save_correctness(path, net, frozen)
+        _PLANNERS[key] = str(path)
+    return _PLANNERS[key]
+
+
 def make_policy(name: str, denoiser: Denoiser, **overrides):
     """`planner.load_policy`, with the learned policy pointed at a planner made for `denoiser`."""
     from planner import load_policy
 
-    if name.startswith("learned"):      # learned, learned_fewstep, learned_grpo, ...: one class
+    if name == "learned_correct":
+        overrides.pop("random_head", None)
+        overrides.setdefault("path", toy_correctness_path(denoiser))
+    elif name.startswith("learned"):    # learned, learned_fewstep, learned_grpo, ...: one class
         overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
     if name == "genmd4" and masking_power(denoiser) is None:  # a toy schedule
         overrides.setdefault("power", [0.5 + 0.75 * (v % 3) for v in range(denoiser.vocab_size)])

@@ -102,6 +102,9 @@ EXPECT = {
     "learned_fewstep": ("one_per_step", {"random_head": False}),
     # the text few-step planner draws its subsets; thresholded, the untrained one is one per step
     "learned_text_fewstep": ("one_per_step", {"random_head": False, "mode": "deterministic"}),
+    # the correctness planner, untrained (every c = 1/2): counted on c at f 0.5, no second
+    # cell passes the factor test (n + 1)(1 - c) <= f, so one per step
+    "learned_correct": ("one_per_step", {"f": 0.5, "count": "correctness"}),
     # the learned policy on the weights of the peers' objectives (issue 17)
     "learned_grpo": ("one_per_step", {"random_head": False}),
     "learned_imitation": ("one_per_step", {"random_head": False}),

@@ -19,10 +19,10 @@ from denoiser.kv_cache import BlockKVCache
 from test_kv_cache import BLOCK, GEN, MASK, VOCAB, run   # the same decodes as there
 
 
-def bert(layers: int) -> HFMaskedDenoiser:
+def bert(layers: int, position_bias: str = "none") -> HFMaskedDenoiser:
     torch.manual_seed(layers)
     den = bert_masked_lm(VOCAB, MASK, max_length=40, hidden_size=32, num_layers=layers,
-                         num_heads=4, intermediate_size=64)
+                         num_heads=4, intermediate_size=64, position_bias=position_bias)
     with torch.no_grad():          # peaked predictions, so the rules take varied decisions
         for p in den.model.parameters():
             if p.dim() > 1:
@@ -32,8 +32,9 @@ def bert(layers: int) -> HFMaskedDenoiser:
 
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
 @pytest.mark.parametrize("policy", ["low_confidence", "threshold", "eb"])
-def test_with_one_layer_the_cache_is_exact(mode, policy):
-    den = bert(1)
+@pytest.mark.parametrize("position_bias", ["none", "alibi"])
+def test_with_one_layer_the_cache_is_exact(mode, policy, position_bias):
+    den = bert(1, position_bias)
     plain = run(den, policy)
     cached = BlockKVCache(den, BLOCK, mode)
     out = run(cached, policy)
@@ -57,9 +58,11 @@ def test_with_more_layers_it_approximates_and_uses_the_cache(mode):
     assert not torch.equal(out.tokens, plain.tokens)  # three layers: not the uncached decode
 
 
-def test_a_window_pass_on_an_unchanged_state_is_the_full_pass():
-    """The spliced keys stand exactly for the full sequence: same logits up to rounding."""
-    den = bert(2)
+@pytest.mark.parametrize("position_bias", ["none", "alibi"])
+def test_a_window_pass_on_an_unchanged_state_is_the_full_pass(position_bias):
+    """The spliced keys stand exactly for the full sequence: same logits up to rounding (with
+    ALiBi's bias the window's queries keep their own positions' distances)."""
+    den = bert(2, position_bias)
     layers = BlockKVCache(den, BLOCK).layers
     tokens = torch.randint(0, VOCAB, (2, 20), generator=torch.Generator().manual_seed(3))
     keep = torch.ones_like(tokens, dtype=torch.bool)

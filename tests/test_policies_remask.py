@@ -124,7 +124,9 @@ def test_p2_eta_zero_never_remasks_and_current_rescore_differs_only_in_filled_sc
     ctx = ctx_for(tokens, initial, masked, logits, 2)
     a, b = P2(rescore="argmax").scores(ctx), P2(rescore="current").scores(ctx)
     assert torch.equal(a[masked], b[masked]) and torch.equal(a[~initial], b[~initial])
-    assert (b[initial & ~masked] <= a[initial & ~masked] + 1e-12).all()   # p(written) <= max p
+    # p(written) <= max p, up to float32 rounding: the two come from two float32 softmax paths
+    # (ctx.confidence and committed_prob), 3e-9 apart in log on an AVX2-only CPU
+    assert (b[initial & ~masked] <= a[initial & ~masked] + 1e-6).all()
 
 
 @pytest.mark.parametrize("editing_threshold", [None, 0.5, 0.9])

@@ -96,7 +96,12 @@ LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
                # tests/test_text_entry_points.py, nll_bound_fewstep's pairing in
                # tests/test_shipped_text_v2.py
                "train-text-fewstep": "planner=text_fewstep train=planner_text_fewstep",
-               "compare-text-fewstep": "--config-name nll_bound_fewstep eval.threads=1 data.path=test"}
+               "compare-text-fewstep": "--config-name nll_bound_fewstep eval.threads=1 data.path=test",
+               # session 10: train_correctness runs tiny in tests/test_correctness.py; the ALiBi
+               # BERT through train_denoiser is built and saved tiny in tests/test_position_bias.py
+               "train-correctness": "-m experiments.train_correctness train.threads=1",
+               "compare-fewstep-correct": "-m experiments.compare experiment=sudoku_fewstep_correct",
+               "train-text-hf-alibi": "denoiser=hf_bert_text_alibi train=text_hf_alibi"}
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from .networks import PosteriorNet, PriorNet, SubsetNet
 from .policy import LearnedPlanner
 from .subset import BernoulliSubset
 from .learned_policy import DEFAULTS as _LEARNED_DEFAULTS, Learned
+from .learned_correct_policy import LearnedCorrect
 
 register_policy("learned", Learned, **_LEARNED_DEFAULTS)
 # the few-step planner (docs/results/sudoku_fewstep.md): the same policy on its own weights
@@ -30,6 +31,10 @@ register_policy("learned_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 0.1,
 register_policy("learned_text_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta": 1.0,
                                                      "mode": "sample",
                                                      "path": "weights/text-planner-fewstep"})
+# the correctness planner (docs/results/sudoku_fewstep.md): the cells of highest learned
+# probability that their argmax is right, as many as the factor rule on the margin takes
+register_policy("learned_correct", LearnedCorrect, path="weights/sudoku-correctness", f=2.5,
+                count="margin")
 # the same network trained by the peers' objectives (issue 17, docs/results/objectives.md)
 for _objective in ("grpo", "imitation", "loarm"):
     register_policy(f"learned_{_objective}", Learned,
@@ -39,4 +44,4 @@ __all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
            "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",
            "RevealLikelihood", "RaoBlackwellLOO_ELBO", "OneStepLOO_ELBO", "reference_elbo",
            "StepCosts", "split_costs", "ExactTerms", "exact_terms", "exact_log_likelihood",
-           "ordered_partitions", "LearnedPlanner", "Learned"]
+           "ordered_partitions", "LearnedPlanner", "Learned", "LearnedCorrect"]

@@ -24,19 +24,33 @@ def denoiser_record(denoiser: FrozenDenoiser) -> dict:
             "mask_id": denoiser.mask_id, "fingerprint": denoiser.identity}
 
 
+def save_network(path: str | Path, model_type: str, key: str, net_kwargs: dict, state: dict,
+                 denoiser: FrozenDenoiser, extra: dict | None = None) -> None:
+    """A network folder: config.json records `model_type`, the network's settings under `key`
+    and the denoiser it was trained for; model.safetensors its weights."""
+    config = {"model_type": model_type, key: dict(net_kwargs),
+              "denoiser": denoiser_record(denoiser), **(extra or {})}
+    save_folder(path, config, state)
+
+
+def read_network(path: str | Path, model_type: str, what: str) -> tuple[dict, dict]:
+    """(config, weights) of a folder written by `save_network`, refused unless it holds
+    `model_type` (`what` says what that is, for the error)."""
+    config, state = load_folder(path)
+    if config.get("model_type") != model_type:
+        raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
+                         f"{model_type!r} ({what})")
+    return config, state
+
+
 def save_planner(path: str | Path, prior: PriorNet, net_kwargs: dict, denoiser: FrozenDenoiser,
                  extra: dict | None = None) -> None:
-    config = {"model_type": MODEL_TYPE, "prior": dict(net_kwargs),
-              "denoiser": denoiser_record(denoiser), **(extra or {})}
-    save_folder(path, config, prior.state_dict())
+    save_network(path, MODEL_TYPE, "prior", net_kwargs, prior.state_dict(), denoiser, extra)
 
 
 def load_planner(path: str | Path, denoiser: FrozenDenoiser | None = None) -> tuple[PriorNet, dict]:
     """The prior and the config; with `denoiser`, refuse a planner trained for another."""
-    config, state = load_folder(path)
-    if config.get("model_type") != MODEL_TYPE:
-        raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
-                         f"{MODEL_TYPE!r} (a planner checkpoint)")
+    config, state = read_network(path, MODEL_TYPE, "a planner checkpoint")
     for key in ("prior", "denoiser"):
         if not isinstance(config.get(key), dict):
             raise ValueError(f"{Path(path) / 'config.json'} has no {key!r} record (an object); a "
@@ -69,18 +83,14 @@ def check_planner_for(config: dict, path, denoiser: FrozenDenoiser) -> None:
 
 def save_posterior(path: str | Path, posterior: PosteriorNet, net_kwargs: dict,
                    denoiser: FrozenDenoiser, extra: dict | None = None) -> None:
-    config = {"model_type": POSTERIOR_TYPE, "posterior": dict(net_kwargs),
-              "denoiser": denoiser_record(denoiser), **(extra or {})}
-    save_folder(path, config, posterior.state_dict())
+    save_network(path, POSTERIOR_TYPE, "posterior", net_kwargs, posterior.state_dict(), denoiser,
+                 extra)
 
 
 def load_posterior(path: str | Path, denoiser: FrozenDenoiser | None = None
                    ) -> tuple[PosteriorNet, dict]:
     """The posterior saved by `save_posterior`; with `denoiser`, refuse one trained for another."""
-    config, state = load_folder(path)
-    if config.get("model_type") != POSTERIOR_TYPE:
-        raise ValueError(f"{path} holds model_type={config.get('model_type')!r}, expected "
-                         f"{POSTERIOR_TYPE!r} (a planner's posterior)")
+    config, state = read_network(path, POSTERIOR_TYPE, "a planner's posterior")
     if denoiser is not None:
         check_planner_for(config, path, denoiser)
     posterior = PosteriorNet(**config["posterior"])
