@@ -35,9 +35,8 @@ from denoiser.checkpoint import atomic_torch_save, load_folder, save_folder
 from planner import sample
 from planner.registry import load_policy
 from vi.correctness import CorrectnessNet, load_correctness, save_correctness
-from vi.learned_correct_policy import COUNTS, CorrectnessScore, MarginFactorCount
+from vi.learned_correct_policy import COUNTS, CorrectnessScore, count_budget
 from vi.unit_features import cell_features
-from planner.policies.factor import FactorBudget
 from planner.policy import ScoredPolicy
 
 from .eval_source import guard_test_only
@@ -45,6 +44,7 @@ from .evaluation import frozen_for_task
 from .metrics import roc_auc
 from .off_bar import spread_rows
 from .run_folder import command, run_folder, settings_of
+from .train_planner import validation_metrics
 
 # what may change when a run is resumed; any other setting that differs is refused
 RESUMABLE = ("resume", "export_to", "train.threads", "train.rounds")
@@ -90,8 +90,7 @@ class PuzzleSource:
 
 def model_policy(net: CorrectnessNet, f: float, count: str) -> ScoredPolicy:
     """The policy `learned_correct` (its `count`) on an in-memory network."""
-    return ScoredPolicy(CorrectnessScore(net),
-                        MarginFactorCount(f) if count == "margin" else FactorBudget(f))
+    return ScoredPolicy(CorrectnessScore(net), count_budget(f, count))
 
 
 def collect_states(frozen, policy, prompts: torch.Tensor, clean: torch.Tensor, structure: str,
@@ -138,16 +137,7 @@ def validate(net, frozen, task, val, val_states, s) -> dict[str, float]:
     with torch.no_grad():
         logits = net.logits_of(x)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-    policy = model_policy(net, s.val_f, s.count)
-    tokens, nfe = [], []
-    for start in range(0, len(val), s.batch_size):
-        out = sample(frozen, policy, val.prompts[start:start + s.batch_size],
-                     generator=torch.Generator().manual_seed(start))
-        tokens.append(out.tokens.cpu())
-        nfe.append(out.nfe.cpu())
-    correct = task.correct(torch.cat(tokens), val.prompts, val.references)
-    return {"val/accuracy": float(correct.float().mean()),
-            "val/nfe": float(torch.cat(nfe).float().mean()),
+    return {**validation_metrics(task, frozen, model_policy(net, s.val_f, s.count), val),
             "val/auc": roc_auc(y.bool(), logits), "val/loss": float(loss)}
 
 

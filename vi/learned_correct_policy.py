@@ -55,16 +55,22 @@ class CorrectnessScore(Score):
         return f"CorrectnessScore({self.net.structure!r})"
 
 
+def count_budget(f: float, count: str) -> Budget:
+    """How many cells a call takes: the factor rule's count on the margin ("margin") or on the
+    policy's own score ("correctness")."""
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {COUNTS}, got {count!r}")
+    return MarginFactorCount(f) if count == "margin" else FactorBudget(f)
+
+
 class LearnedCorrect(ScoredPolicy):
     def __init__(self, path: str = SHIPPED, f: float = 1.5, count: str = "margin"):
         from .correctness import load_correctness
 
-        if count not in COUNTS:
-            raise ValueError(f"count must be one of {COUNTS}, got {count!r}")
+        budget = count_budget(f, count)
         self.path = Path(resolve_folder(path)).resolve()
         net, self._config = load_correctness(self.path)
         self.f, self.count = f, count
-        budget = MarginFactorCount(f) if count == "margin" else FactorBudget(f)
         super().__init__(CorrectnessScore(net), budget)
 
     def check_denoiser(self, denoiser) -> None:
