@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep train-correctness compare-fewstep-correct remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 train-text-hf-alibi measure-text-v2 compare-text train-text-fewstep compare-text-fewstep bench clean
+.PHONY: setup scatter run test train-denoiser train-planner train-planner-fewstep train-planner-grpo train-planner-imitation train-planner-loarm compare-objectives bench-objectives compare-fewstep train-correctness compare-fewstep-correct train-planner-fewstep-correct compare-fewstep-vi-correct compare-fix-learned remask-signal train-text train-text-v2 train-genmd4 compare-genmd4 train-text-hf-alibi measure-text-v2 compare-text train-text-fewstep compare-text-fewstep bench clean
 
 setup: $(VENV)/.installed
 
@@ -85,6 +85,26 @@ train-correctness: setup
 
 compare-fewstep-correct: setup
 	$(PY) -m experiments.compare experiment=sudoku_fewstep_correct eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_correct/latest
+
+# the VI planner on the correctness model's view (issue 14, docs/results/sudoku_fewstep.md):
+# planner=sudoku_fewstep_correct, started as learned_correct, trained by the VI objective over beta
+# (about 12 minutes on one thread; the step-FEWSTEP_CORRECT_STEPS snapshot, chosen on the
+# validation rows outside the bar); then its bar and its trace by beta
+FEWSTEP_CORRECT_STEPS ?= 25
+train-planner-fewstep-correct: setup
+	$(PY) -m experiments.off_bar
+	$(PY) -m experiments.train_planner planner=sudoku_fewstep_correct train=planner_fewstep train.threads=1 train.steps=$(FEWSTEP_CORRECT_STEPS) val_path=runs/off_bar/rrn_style_valid_off_bar.csv hydra.run.dir=runs/train_planner/fewstep_correct_$(FEWSTEP_CORRECT_STEPS) export_to=weights/sudoku-planner-fewstep-correct
+
+compare-fewstep-vi-correct: setup
+	$(PY) -m experiments.off_bar --bar
+	$(PY) -m experiments.compare experiment=sudoku_fewstep_vi_correct eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_vi_correct/latest
+	$(PY) -m experiments.compare experiment=sudoku_fewstep_vi_correct_trace eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_vi_correct_trace/latest
+
+# issue 13 with learned unmasking (docs/results/sudoku_fix.md): self-verified restarts over the
+# correctness planner (policy=learned_backtrack) on the 2,000 bar puzzles, beside the heuristic
+# portfolio and the remasking rules at few calls (about 50 minutes on one thread)
+compare-fix-learned: setup
+	$(PY) -m experiments.compare experiment=sudoku_fix_learned eval.threads=1 hydra.run.dir=runs/compare/sudoku_fix_learned/latest
 
 # issue 13 (docs/results/sudoku_fix.md): does the denoiser know which committed tokens are wrong,
 # and what the remasking oracles reach (400 validation rows outside the bar)

@@ -156,6 +156,9 @@ def make_policy(name: str, denoiser: Denoiser, **overrides):
     if name == "learned_correct":
         overrides.pop("random_head", None)
         overrides.setdefault("path", toy_correctness_path(denoiser))
+    elif name == "learned_backtrack":   # restarts over learned_correct on a toy model
+        overrides.pop("random_head", None)
+        overrides.setdefault("inner_knobs", {"f": 0.5, "path": toy_correctness_path(denoiser)})
     elif name.startswith("learned"):    # learned, learned_fewstep, learned_grpo, ...: one class
         overrides.setdefault("path", toy_planner_path(denoiser, overrides.pop("random_head", True)))
     if name == "genmd4" and masking_power(denoiser) is None:  # a toy schedule

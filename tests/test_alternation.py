@@ -105,6 +105,10 @@ EXPECT = {
     # the correctness planner, untrained (every c = 1/2): counted on c at f 0.5, no second
     # cell passes the factor test (n + 1)(1 - c) <= f, so one per step
     "learned_correct": ("one_per_step", {"f": 0.5, "count": "correctness"}),
+    # restarts over it, counted on the margin: one cell (margin 0), then the rest (margin 1),
+    # and the verifying call passes the consistent board
+    "learned_backtrack": ("verified", {}),
+    "learned_fewstep_correct": ("one_per_step", {"random_head": False}),
     # the learned policy on the weights of the peers' objectives (issue 17)
     "learned_grpo": ("one_per_step", {"random_head": False}),
     "learned_imitation": ("one_per_step", {"random_head": False}),

@@ -54,6 +54,26 @@ def test_sudoku_groups_are_row_column_and_box_without_the_cell():
         CorrectnessNet("grid")
 
 
+def test_sudoku_features_by_unit_equal_the_membership_sums():
+    """The Sudoku path sums over the 9 members of each unit (`_partition_features`); it gives
+    the features of the [81, 81] membership sums of the general path, to float32 rounding."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 81, 10) * 3
+    logits[..., 0] = float("-inf")
+    probs = logits.softmax(-1)
+    masked = torch.rand(4, 81) < 0.6
+    initial = masked | (torch.rand(4, 81) < 0.2)
+    fast = cell_features(probs, masked, initial, "sudoku")[..., len(OWN_FEATURES):]
+    groups = group_membership("sudoku", 81)
+    p1, token = probs.max(-1)
+    q = probs.gather(-1, token[:, None, :].expand(4, 81, 81)).transpose(1, 2) * masked[:, None, :]
+    expected = []
+    for g in groups:
+        mass = (q * g).sum(-1)
+        expected += [mass, (q * g).amax(-1), (g * masked[:, None, :]).sum(-1) / 8, p1 / (p1 + mass)]
+    assert torch.allclose(fast, torch.stack(expected, -1), atol=1e-6, rtol=0)
+
+
 def test_checkpoint_round_trip_and_refusals(tmp_path):
     den = ToyDenoiser()
     frozen = FrozenDenoiser(den)

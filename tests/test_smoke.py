@@ -101,7 +101,12 @@ LISTED_ONLY = {"setup": "Nothing to be done", "scatter": "Nothing to be done",
                # BERT through train_denoiser is built and saved tiny in tests/test_position_bias.py
                "train-correctness": "-m experiments.train_correctness train.threads=1",
                "compare-fewstep-correct": "-m experiments.compare experiment=sudoku_fewstep_correct",
-               "train-text-hf-alibi": "denoiser=hf_bert_text_alibi train=text_hf_alibi"}
+               "train-text-hf-alibi": "denoiser=hf_bert_text_alibi train=text_hf_alibi",
+               # session 11: the VI planner on the correctness view (train_planner runs tiny with
+               # it in tests/test_vi_fewstep_correct.py) and the learned restarts' bar
+               "train-planner-fewstep-correct": "planner=sudoku_fewstep_correct train=planner_fewstep",
+               "compare-fewstep-vi-correct": "-m experiments.compare experiment=sudoku_fewstep_vi_correct_trace",
+               "compare-fix-learned": "-m experiments.compare experiment=sudoku_fix_learned"}
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from .policy import LearnedPlanner
 from .subset import BernoulliSubset
 from .learned_policy import DEFAULTS as _LEARNED_DEFAULTS, Learned
 from .learned_correct_policy import LearnedCorrect
+from .learned_backtrack_policy import LearnedBacktrack
 
 register_policy("learned", Learned, **_LEARNED_DEFAULTS)
 # the few-step planner (docs/results/sudoku_fewstep.md): the same policy on its own weights
@@ -35,6 +36,11 @@ register_policy("learned_text_fewstep", Learned, **{**_LEARNED_DEFAULTS, "beta":
 # probability that their argmax is right, as many as the factor rule on the margin takes
 register_policy("learned_correct", LearnedCorrect, path="weights/sudoku-correctness", f=2.5,
                 count="margin")
+# self-verified restarts over the correctness planner (docs/results/sudoku_fix.md)
+register_policy("learned_backtrack", LearnedBacktrack)
+# the VI few-step planner started as the correctness planner (docs/results/sudoku_fewstep.md)
+register_policy("learned_fewstep_correct", Learned, **{**_LEARNED_DEFAULTS, "beta": 0.08,
+                                                        "path": "weights/sudoku-planner-fewstep-correct"})
 # the same network trained by the peers' objectives (issue 17, docs/results/objectives.md)
 for _objective in ("grpo", "imitation", "loarm"):
     register_policy(f"learned_{_objective}", Learned,
@@ -44,4 +50,4 @@ __all__ = ["BernoulliSubset", "DenoiserSummary", "OrderState", "state_features",
            "truth_features", "SubsetNet", "PriorNet", "PosteriorNet", "OrderModel",
            "RevealLikelihood", "RaoBlackwellLOO_ELBO", "OneStepLOO_ELBO", "reference_elbo",
            "StepCosts", "split_costs", "ExactTerms", "exact_terms", "exact_log_likelihood",
-           "ordered_partitions", "LearnedPlanner", "Learned", "LearnedCorrect"]
+           "ordered_partitions", "LearnedPlanner", "Learned", "LearnedCorrect", "LearnedBacktrack"]

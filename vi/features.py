@@ -38,6 +38,8 @@ class DenoiserSummary:
     entropy:    `[batch, length]` H(p_i) in nats
     argmax:     `[batch, length]` long, v1
     hidden:     `[batch, length, d]` the denoiser's last hidden states, or None
+    probs:      `[batch, length, vocab]` the full distribution, or None (read only by the
+                correctness features, `vi.correct_features`)
     """
 
     confidence: torch.Tensor
@@ -45,6 +47,7 @@ class DenoiserSummary:
     entropy: torch.Tensor
     argmax: torch.Tensor
     hidden: torch.Tensor | None = None
+    probs: torch.Tensor | None = None
 
     @classmethod
     def from_logits(cls, logits: torch.Tensor, hidden: torch.Tensor | None = None
@@ -55,7 +58,7 @@ class DenoiserSummary:
         top = torch.topk(probs, 2, dim=-1)
         entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
         return cls(confidence=top.values[..., 0], margin=top.values[..., 0] - top.values[..., 1],
-                   entropy=entropy, argmax=top.indices[..., 0], hidden=hidden)
+                   entropy=entropy, argmax=top.indices[..., 0], hidden=hidden, probs=probs)
 
 
 @dataclass

@@ -165,7 +165,7 @@ class OrderModel(nn.Module):
 
         return DenoiserSummary(confidence=full(summary.confidence), margin=full(summary.margin),
                                entropy=full(summary.entropy), argmax=full(summary.argmax),
-                               hidden=full(summary.hidden)), full(true_lp)
+                               hidden=full(summary.hidden), probs=full(summary.probs)), full(true_lp)
 
     def _prepare(self, x, masked, initial_masked, beta):
         if x.dim() != 2 or masked.shape != x.shape or masked.dtype != torch.bool:

@@ -18,6 +18,7 @@ from torch import nn
 
 from planner.policies.factor import check_factor_score
 
+from .correct_features import correctness_rank_features
 from .features import (FACTOR_FEATURES, RANK_FEATURES, STATE_FEATURES, TRUTH_FEATURES,
                        OrderState, factor_features, rank_features, schedule_features,
                        state_features, truth_features)
@@ -49,6 +50,22 @@ def check_price_start(slope_name: str, slope, beta_name: str, beta0, beta_condit
         raise ValueError(f"{beta_name} must be >= {MIN_BETA} (the floor of beta), got {beta0!r}")
 
 
+def load_frozen_correctness(path: str, structure: str):
+    """The correctness model at `path` (`vi.correctness`), frozen: its parameters are not the
+    planner's (they are neither trained nor saved with it; the planner records the path)."""
+    from denoiser.paths import resolve_folder
+
+    from .correctness import load_correctness
+
+    net, _ = load_correctness(resolve_folder(path))
+    if net.structure != structure:
+        raise ValueError(f"the correctness model at {path} reads structure {net.structure!r}; "
+                         f"this planner's is {structure!r}")
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 class SubsetNet(nn.Module):
     """Shared body: features `[batch, length, F]` -> logits `[batch, length]`.
 
@@ -78,6 +95,11 @@ class SubsetNet(nn.Module):
         excludes init_threshold.
     factor_score: what the factor features rank and test, "confidence" (the `factor` rule) or
         "margin" (the `factor_margin` rule, (n + 1)(1 - m(n)) < f by margin rank).
+    correctness_path: a frozen correctness model (`vi.correctness`, e.g.
+        weights/sudoku-correctness). The factor inputs are then read at each cell's
+        correctness rank and its log-odds c is one more input (`vi.correct_features`), so that
+        init_factor starts the planner as `learned_correct` (the cells of highest c, as many as
+        the factor rule on the margin takes). Needs factor_features and factor_score "margin".
     init_factor_slope, init_factor_beta: start as the factor rule with an f that moves with the
         price, f(beta) = init_factor * (beta / init_factor_beta) ** init_factor_slope (the skip
         also reads log beta), so that before training a higher price already commits more cells
@@ -111,7 +133,7 @@ class SubsetNet(nn.Module):
                  factor_score: str = "confidence", init_factor_slope: float | None = None,
                  init_factor_beta: float = 0.02, init_logit_slope: float | None = None,
                  init_logit_beta: float = 1.0, schedule_feature: bool = False,
-                 family: str = "bernoulli"):
+                 family: str = "bernoulli", correctness_path: str | None = None):
         super().__init__()
         if family not in FAMILIES:
             raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
@@ -141,6 +163,17 @@ class SubsetNet(nn.Module):
         self.factor_features = factor_features
         check_factor_score(factor_score, "factor_score")
         self.factor_score = factor_score
+        self.correctness_path, self._correctness = correctness_path, None
+        if correctness_path is not None:
+            if not factor_features or factor_score != "margin":
+                raise ValueError(f"correctness_path={correctness_path!r} reads the factor rule "
+                                 f"on the margin at the correctness rank: it needs "
+                                 f"factor_features=True and factor_score='margin', got "
+                                 f"factor_features={factor_features!r}, "
+                                 f"factor_score={factor_score!r}")
+            # not a submodule: outside the planner's parameters, state_dict and Pyro's param store
+            object.__setattr__(self, "_correctness",
+                               load_frozen_correctness(correctness_path, structure))
         if init_factor is not None:
             if not factor_features:
                 raise ValueError("init_factor reads the factor features: it needs "
@@ -164,7 +197,8 @@ class SubsetNet(nn.Module):
                                  f"random order) excludes init_threshold={init_threshold!r} and "
                                  f"init_factor={init_factor!r}")
         n_factor_at = len(STATE_FEATURES) + len(RANK_FEATURES) * int(rank_features)
-        n_schedule_at = n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
+        n_schedule_at = (n_factor_at + len(FACTOR_FEATURES) * int(factor_features)
+                         + int(correctness_path is not None))      # the c log-odds input
         self.schedule_feature = schedule_feature
         n_in = (n_schedule_at + int(schedule_feature)
                 + self.n_extra_features + int(beta_conditioned))
@@ -215,6 +249,11 @@ class SubsetNet(nn.Module):
                     self.skip.weight[0, n_schedule_at] = -1.0
 
     @property
+    def reads_probs(self) -> bool:
+        """Whether the network reads the denoiser's full distribution (`state.denoised.probs`)."""
+        return self._correctness is not None
+
+    @property
     def uses_hidden(self) -> bool:
         """Whether the denoiser must return its hidden states for this network."""
         return self.hidden_proj is not None
@@ -225,7 +264,10 @@ class SubsetNet(nn.Module):
         feats = [state_features(state)]
         if self.rank_features:
             feats.append(rank_features(state))
-        if self.factor_features:
+        if self._correctness is not None:    # the factor inputs at the correctness rank, then c
+            c_feats = correctness_rank_features(state, self._correctness)
+            feats += [c_feats[..., 1:], c_feats[..., :1]]
+        elif self.factor_features:
             feats.append(factor_features(state, self.factor_score))
         if self.schedule_feature:
             feats.append(schedule_features(state))

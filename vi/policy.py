@@ -44,7 +44,8 @@ class LearnedPlanner(Policy):
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
         values, ids = ctx.top2
         summary = DenoiserSummary(confidence=values[..., 0], margin=values[..., 0] - values[..., 1],
-                                  entropy=ctx.entropy32, argmax=ids[..., 0], hidden=ctx.hidden)
+                                  entropy=ctx.entropy32, argmax=ids[..., 0], hidden=ctx.hidden,
+                                  probs=ctx.probs if self.prior.reads_probs else None)
         beta = torch.full((ctx.tokens.shape[0],), float(self.beta), device=ctx.tokens.device)
         order_state = OrderState(tokens=ctx.tokens, masked=ctx.masked,
                                  initial_masked=ctx.initial_masked, denoised=summary, beta=beta,

@@ -49,6 +49,7 @@ class PlannerSpec:
     init_logit_beta: float = 1.0
     schedule_feature: bool = False
     family: str = "bernoulli"
+    correctness_path: str | None = None
 
     def net_kwargs(self, denoiser: FrozenDenoiser, structure: str) -> dict:
         return {"vocab_size": denoiser.vocab_size, "max_length": denoiser.max_length,
@@ -68,7 +69,9 @@ class PlannerSpec:
                    {"init_logit_slope": self.init_logit_slope,
                     "init_logit_beta": self.init_logit_beta}),
                 **({"schedule_feature": True} if self.schedule_feature else {}),
-                **({} if self.family == "bernoulli" else {"family": self.family})}
+                **({} if self.family == "bernoulli" else {"family": self.family}),
+                **({} if self.correctness_path is None else
+                   {"correctness_path": self.correctness_path})}
 
     def build(self, denoiser: FrozenDenoiser, structure: str) -> tuple[PriorNet, PosteriorNet, dict]:
         kwargs = self.net_kwargs(denoiser, structure)

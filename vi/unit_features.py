@@ -80,14 +80,50 @@ def cell_features(probs: torch.Tensor, masked: torch.Tensor, initial_masked: tor
     fraction = (masked.sum(-1).float() / initial_masked.sum(-1).clamp(min=1).float())
     feats = [_log_odds(p1), _log_odds(p1 - p2), entropy, _log_odds(p2),
              fraction[:, None].expand(batch, length)]
-    # q[b, i, j] = p_j(d_i) at the still-masked j, 0 elsewhere
-    q = probs.gather(-1, token.transpose(1, 2).expand(batch, length, length)).transpose(1, 2)
-    q = q * masked[:, None, :].float()
-    m = masked.float()
-    for g in groups:
-        mass = (q * g).sum(-1)
-        rival = (q * g).amax(-1)
-        share_masked = (g * m[:, None, :]).sum(-1) / g.sum(-1).clamp(min=1)
+    if structure == "sudoku":     # groups that partition the grid: 9 x 9 per unit, not 81 x 81
+        per_group = _partition_features(probs, masked, token[..., 0], structure, length)
+    else:
+        # q[b, i, j] = p_j(d_i) at the still-masked j, 0 elsewhere
+        q = probs.gather(-1, token.transpose(1, 2).expand(batch, length, length)).transpose(1, 2)
+        q = q * masked[:, None, :].float()
+        m = masked.float()
+        per_group = [((q * g).sum(-1), (q * g).amax(-1),
+                      (g * m[:, None, :]).sum(-1) / g.sum(-1).clamp(min=1)) for g in groups]
+    for mass, rival, share_masked in per_group:
         share = p1 / (p1 + mass).clamp_min(1e-12)
         feats += [mass, rival, share_masked, share]
     return torch.stack(feats, dim=-1)
+
+
+@lru_cache(maxsize=4)
+def _units(structure: str, length: int) -> list[torch.Tensor]:
+    """Per group kind of a partitioning structure, `[units, members]` positions (row-major)."""
+    from denoiser.grid import BOX, COL, ROW
+    return [torch.argsort(g * length + torch.arange(length)).view(9, 9) for g in (ROW, COL, BOX)]
+
+
+def _partition_features(probs: torch.Tensor, masked: torch.Tensor, token: torch.Tensor,
+                        structure: str, length: int) -> list[tuple[torch.Tensor, ...]]:
+    """mass, rival and masked per group kind, as the `[length, length]` membership computes
+    them, over the 9 members of each unit only (the other entries are zeros there)."""
+    batch = probs.shape[0]
+    out = []
+    for idx in _units(structure, length):
+        idx = idx.to(probs.device)
+        flat = idx.reshape(-1)
+        p_u = probs[:, flat].view(batch, 9, 9, -1)                      # [B, unit, j, V]
+        m_u = masked[:, flat].view(batch, 9, 9).float()                  # [B, unit, j]
+        d_u = token[:, flat].view(batch, 9, 9)                           # [B, unit, i]
+        # q[b, u, i, j] = p_j(d_i) at the still-masked mates j != i, 0 elsewhere
+        q = p_u.gather(-1, d_u[:, :, None, :].expand(batch, 9, 9, 9)).transpose(2, 3)
+        others = 1.0 - torch.eye(9, device=probs.device)
+        q = q * m_u[:, :, None, :] * others
+        share_masked = (m_u[:, :, None, :] * others).sum(-1) / 8.0
+        values = [q.sum(-1), q.amax(-1), share_masked]
+        placed = []
+        for v in values:
+            full = torch.empty(batch, length, dtype=v.dtype, device=v.device)
+            full[:, flat] = v.reshape(batch, -1)
+            placed.append(full)
+        out.append(tuple(placed))
+    return out
