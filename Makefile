@@ -99,6 +99,7 @@ compare-fewstep-vi-correct: setup
 	$(PY) -m experiments.off_bar --bar
 	$(PY) -m experiments.compare experiment=sudoku_fewstep_vi_correct eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_vi_correct/latest
 	$(PY) -m experiments.compare experiment=sudoku_fewstep_vi_correct_trace eval.threads=1 hydra.run.dir=runs/compare/sudoku_fewstep_vi_correct_trace/latest
+	$(PY) -m experiments.oracle eval.threads=1 planner_path=weights/sudoku-planner-fewstep-correct data.path=runs/off_bar/rrn_style_valid_bar.csv data.limit=500 'betas=[0.13,0.1,0.065,0.04]' heuristics=runs/compare/sudoku_fewstep_vi_correct/latest/results.json hydra.run.dir=runs/oracle/fewstep_correct_latest
 
 # issue 13 with learned unmasking (docs/results/sudoku_fix.md): self-verified restarts over the
 # correctness planner (policy=learned_backtrack) on the 2,000 bar puzzles, beside the heuristic

@@ -2,10 +2,10 @@
 with the trained prior P_theta (the planner) and with its posterior Q_phi (an oracle: it sees
 the solution), beside the best heuristic at the prior's NFE.
 
-    python -m experiments.oracle planner=runs/train_planner/fewstep/snapshots/step_000100 \\
+    python -m experiments.oracle planner_path=runs/train_planner/fewstep/snapshots/step_000100 \\
         [heuristics=runs/compare/sudoku_fewstep/<time>/results.json] [data.limit=N]
 
-`planner` is a planner folder with its posterior beside it (`<planner>/posterior`, written by
+`planner_path` is a planner folder with its posterior beside it (`<planner>/posterior`, written by
 `experiments.train_planner`). With `heuristics` (a `results.json` of `experiments.compare`) the
 best heuristic's accuracy at the prior's mean NFE is the upper envelope of the heuristic rows
 (every policy but `learned*`), linearly interpolated in NFE, and
@@ -117,7 +117,7 @@ def oracle(cfg: DictConfig, run_dir: Path) -> list[dict]:
     if not hasattr(task, "correct"):
         raise ValueError(f"task {task.name!r} has no right answer: the oracle gap needs one")
     denoiser = frozen_for_task(instantiate(cfg.denoiser), task, settings.device)
-    path = Path(cfg.planner)
+    path = Path(cfg.planner_path)
     path = path if path.is_absolute() else REPO_ROOT / path
     prior, _ = load_planner(path, denoiser)
     posterior, _ = load_posterior(path / "posterior", denoiser)
@@ -145,7 +145,7 @@ def oracle(cfg: DictConfig, run_dir: Path) -> list[dict]:
         if heuristics is not None:
             r["heuristic"] = interpolate(heuristics, nfe)
             r["share"] = gap_share(r["prior"]["accuracy"], r["oracle_at_prior_nfe"], r["heuristic"])
-    md = (f"# The posterior-to-prior gap\n\nPlanner `{cfg.planner}`, {len(data)} sequences of "
+    md = (f"# The posterior-to-prior gap\n\nPlanner `{cfg.planner_path}`, {len(data)} sequences of "
           f"`{Path(data.source).name}`; heuristics: `{cfg.heuristics}`.\n\n{oracle_table(rows)}")
     atomic_write_text(md, run_dir / "oracle.md")
     atomic_write_text(json.dumps(rows, indent=2) + "\n", run_dir / "oracle.json")
