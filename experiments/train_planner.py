@@ -116,6 +116,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     elbo = s.estimator
     check_family(elbo, spec)
     prior, posterior, net_kwargs = spec.build(frozen, task.structure)
+    prior.check_denoiser(frozen)         # a frozen input model (correctness_path) must be this denoiser's
     order = OrderModel(frozen, prior, posterior)
     optim = pyro.optim.ClippedAdam({"lr": s.lr, "clip_norm": s.clip_norm})
     trains_posterior = getattr(elbo, "trains_posterior", True)

@@ -124,7 +124,7 @@ def test_a_summary_without_probs_is_refused(correctness):
 
 def test_train_planner_trains_and_ships_it(tmp_path, python_exe, python_env):
     """`planner=sudoku_fewstep_correct` through the VI trainer at a tiny size (a tiny Sudoku
-    MDM; the shipped correctness model): it trains, exports a folder that records the
+    MDM and an untrained correctness model made for it): it trains, exports a folder that records the
     correctness path, and the folder samples as `learned_fewstep_correct`."""
     import json
 
@@ -137,17 +137,40 @@ def test_train_planner_trains_and_ships_it(tmp_path, python_exe, python_env):
     folder = tmp_path / "denoiser"
     MDMTransformer(MDMConfig(vocab_size=10, mask_id=0, max_length=81, d_model=16, n_layers=1,
                              n_heads=2, d_ff=32, structure="sudoku")).save_pretrained(folder)
+    correctness = tmp_path / "correctness"          # made for this denoiser
+    save_correctness(correctness, CorrectnessNet("sudoku", hidden=8, layers=1),
+                     FrozenDenoiser(load_denoiser(folder)))
     run_module(python_exe, python_env, "experiments.train_planner",
-               "planner=sudoku_fewstep_correct", "train=planner_fewstep", "train.steps=2",
+               "planner=sudoku_fewstep_correct", f"planner.correctness_path={correctness}",
+               "train=planner_fewstep", "train.steps=2",
                "train.batch_size=2", "train.log_every=1", "train.eval_every=1000",
                "train.ckpt_every=1", "train.val_limit=2", "train.threads=1",
                "train.givens_min=70", "train.givens_max=78", "planner.d_model=8",
                "planner.n_layers=1", "planner.n_heads=2", f"denoiser.path={folder}",
                f"hydra.run.dir={tmp_path / 'run'}", f"export_to={tmp_path / 'shipped'}")
     config = json.loads((tmp_path / "shipped" / "config.json").read_text())
-    assert config["prior"]["correctness_path"] == "weights/sudoku-correctness"
+    assert config["prior"]["correctness_path"] == str(correctness)
     policy = planner.load_policy("learned_fewstep_correct", path=str(tmp_path / "shipped"))
     prompts = torch.zeros(2, 81, dtype=torch.long)
     prompts[:, :75] = torch.randint(1, 10, (2, 75), generator=torch.Generator().manual_seed(0))
     result = planner.sample(load_denoiser(folder), policy, prompts)
     assert (result.tokens != 0).all()
+
+
+def test_a_correctness_model_of_another_denoiser_is_refused(denoiser, correctness, tmp_path):
+    """The planner folder is this denoiser's, its frozen correctness model another's: sampling
+    refuses, naming the correctness model's folder."""
+    other = tmp_path / "other"
+    save_correctness(other, CorrectnessNet("sequence", hidden=8, layers=1),
+                     FrozenDenoiser(ToyDenoiser(vocab_size=10, length=12, seed=7)))
+    prior = PriorNet(10, 12, **BASE, correctness_path=str(other))
+    kwargs = {**BASE, "vocab_size": 10, "max_length": 12, "correctness_path": str(other)}
+    save_planner(tmp_path / "p", prior, kwargs, FrozenDenoiser(denoiser))
+    policy = load_policy("learned_fewstep_correct", path=str(tmp_path / "p"))
+    with pytest.raises(ValueError, match="other.*trained for another denoiser"):
+        sample(denoiser, policy, prompts())
+    ok = tmp_path / "q"
+    save_planner(ok, PriorNet(10, 12, **BASE, correctness_path=correctness),
+                 {**kwargs, "correctness_path": correctness}, FrozenDenoiser(denoiser))
+    assert sample(denoiser, load_policy("learned_fewstep_correct", path=str(ok)),
+                  prompts()).tokens.ne(0).all()

@@ -55,6 +55,7 @@ class Learned(Policy):
     def check_denoiser(self, denoiser) -> None:
         from .checkpoint import check_planner_for
         check_planner_for(self._config, self.path, denoiser)
+        self._planner.prior.check_denoiser(denoiser)     # its frozen inputs, if any
 
     def select(self, ctx: StepContext, state: Any = None) -> Selection:
         return self._planner.select(ctx, state)

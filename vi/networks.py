@@ -57,13 +57,13 @@ def load_frozen_correctness(path: str, structure: str):
 
     from .correctness import load_correctness
 
-    net, _ = load_correctness(resolve_folder(path))
+    net, config = load_correctness(resolve_folder(path))
     if net.structure != structure:
         raise ValueError(f"the correctness model at {path} reads structure {net.structure!r}; "
                          f"this planner's is {structure!r}")
     for p in net.parameters():
         p.requires_grad_(False)
-    return net
+    return net, config
 
 
 class SubsetNet(nn.Module):
@@ -172,8 +172,8 @@ class SubsetNet(nn.Module):
                                  f"factor_features={factor_features!r}, "
                                  f"factor_score={factor_score!r}")
             # not a submodule: outside the planner's parameters, state_dict and Pyro's param store
-            object.__setattr__(self, "_correctness",
-                               load_frozen_correctness(correctness_path, structure))
+            net, self._correctness_config = load_frozen_correctness(correctness_path, structure)
+            object.__setattr__(self, "_correctness", net)
         if init_factor is not None:
             if not factor_features:
                 raise ValueError("init_factor reads the factor features: it needs "
@@ -247,6 +247,13 @@ class SubsetNet(nn.Module):
                 self.skip.bias.fill_(init_logit - init_logit_slope * math.log(init_logit_beta))
                 if schedule_feature:           # - log(share still masked): an even schedule
                     self.skip.weight[0, n_schedule_at] = -1.0
+
+    def check_denoiser(self, denoiser) -> None:
+        """Refuse a denoiser other than the one the frozen correctness model was trained for
+        (nothing to check without one)."""
+        if self._correctness is not None:
+            from .checkpoint import check_planner_for
+            check_planner_for(self._correctness_config, self.correctness_path, denoiser)
 
     @property
     def reads_probs(self) -> bool:
