@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .features import MAX_LOG_ODDS, OrderState, more_confident
+from .features import MAX_LOG_ODDS, OrderState, factor_inputs, more_confident
 
 CORRECT_FEATURES = ("c_log_odds", "neg_log_miss", "log_rank")
 
@@ -42,7 +42,5 @@ def correctness_rank_features(state: OrderState, net) -> torch.Tensor:
     margin = state.denoised.margin.float().clamp(0.0, 1.0).masked_fill(~m, -1.0)
     sorted_margin = margin.sort(dim=-1, descending=True).values
     at_rank = sorted_margin.gather(-1, rank.long().clamp(max=m.shape[-1] - 1)).clamp(min=0.0)
-    neg_log_miss = (-torch.log1p(-at_rank.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
-    mf = m.float()
-    return torch.stack([c_logit.clamp(-MAX_LOG_ODDS, MAX_LOG_ODDS) * mf, neg_log_miss * mf,
-                        torch.log(2.0 + rank) * mf], dim=-1)
+    c_log_odds = (c_logit.clamp(-MAX_LOG_ODDS, MAX_LOG_ODDS) * m.float()).unsqueeze(-1)
+    return torch.cat([c_log_odds, factor_inputs(at_rank, rank, m)], dim=-1)

@@ -143,9 +143,16 @@ def factor_features(state: OrderState, score: str = "confidence") -> torch.Tenso
     check_factor_score(score, "factor score")
     m = state.masked
     s = getattr(state.denoised, score).float().clamp(0.0, 1.0)
+    return factor_inputs(s, more_confident(s, m), m)
+
+
+def factor_inputs(s: torch.Tensor, rank: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """`[batch, length, 2]`: -log(1 - s) clipped at MAX_LOG_ODDS and log(2 + rank), zero where
+    not masked: the factor rule's two inputs for a score `s` in [0, 1] tested at 0-based
+    `rank` (`factor_features`; `vi.correct_features` reads them at the correctness rank)."""
     neg_log_miss = (-torch.log1p(-s.clamp(max=1 - 1e-7))).clamp(max=MAX_LOG_ODDS)
-    mf = m.float()
-    return torch.stack([neg_log_miss * mf, torch.log(2.0 + more_confident(s, m)) * mf], dim=-1)
+    mf = masked.float()
+    return torch.stack([neg_log_miss * mf, torch.log(2.0 + rank) * mf], dim=-1)
 
 
 def schedule_features(state: OrderState) -> torch.Tensor:

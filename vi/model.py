@@ -148,6 +148,7 @@ class OrderModel(nn.Module):
         if rows.numel() == 0:  # nothing left anywhere (not reached by the programs)
             rows = torch.arange(tokens.shape[0], device=tokens.device)
         need_hidden = self.prior.uses_hidden or self.posterior.uses_hidden
+        need_probs = self.prior.reads_probs or self.posterior.reads_probs
         out = self.denoiser(tokens[rows], return_hidden=need_hidden)
         logits = out.logits
         logits[..., self.mask_id] = float("-inf")  # adapters may score the mask token
@@ -165,7 +166,8 @@ class OrderModel(nn.Module):
 
         return DenoiserSummary(confidence=full(summary.confidence), margin=full(summary.margin),
                                entropy=full(summary.entropy), argmax=full(summary.argmax),
-                               hidden=full(summary.hidden), probs=full(summary.probs)), full(true_lp)
+                               hidden=full(summary.hidden),
+                               probs=full(summary.probs) if need_probs else None), full(true_lp)
 
     def _prepare(self, x, masked, initial_masked, beta):
         if x.dim() != 2 or masked.shape != x.shape or masked.dtype != torch.bool:

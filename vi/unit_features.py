@@ -107,6 +107,7 @@ def _partition_features(probs: torch.Tensor, masked: torch.Tensor, token: torch.
     """mass, rival and masked per group kind, as the `[length, length]` membership computes
     them, over the 9 members of each unit only (the other entries are zeros there)."""
     batch = probs.shape[0]
+    others = 1.0 - torch.eye(9, device=probs.device)                    # j != i within a unit
     out = []
     for idx in _units(structure, length):
         idx = idx.to(probs.device)
@@ -116,7 +117,6 @@ def _partition_features(probs: torch.Tensor, masked: torch.Tensor, token: torch.
         d_u = token[:, flat].view(batch, 9, 9)                           # [B, unit, i]
         # q[b, u, i, j] = p_j(d_i) at the still-masked mates j != i, 0 elsewhere
         q = p_u.gather(-1, d_u[:, :, None, :].expand(batch, 9, 9, 9)).transpose(2, 3)
-        others = 1.0 - torch.eye(9, device=probs.device)
         q = q * m_u[:, :, None, :] * others
         share_masked = (m_u[:, :, None, :] * others).sum(-1) / 8.0
         values = [q.sum(-1), q.amax(-1), share_masked]
