@@ -18,9 +18,10 @@ on by default) the shipped model runs as trained. The scorer also has 128 positi
 is scored in consecutive chunks of 128 characters, each chunk from the start token (its first
 characters without their real context, for every decode alike).
 
-The Hugging Face adapter (`--hf`, on by default): the shipped `weights/text-hf-mlm`, a
-`BertForMaskedLM` of the same size trained on the same text at 128 positions, through
-`HFMaskedDenoiser` and the cache of `denoiser/hf_kv_cache.py`, at its native length.
+The Hugging Face adapter (`--hf`, on by default): a shipped `BertForMaskedLM` trained on the
+same text at 128 positions (`--hf-path`, default `weights/text-hf-mlm-alibi`, the 3.3M BERT with
+ALiBi's distance bias; `weights/text-hf-mlm` is the first, 0.8M one), through `HFMaskedDenoiser`
+and the cache of `denoiser/hf_kv_cache.py`, at its native length.
 """
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--native", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--hf", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--hf-path", default="weights/text-hf-mlm-alibi")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = MDMTransformer.from_pretrained(resolve_folder("weights/text-mdm")).eval()
@@ -117,7 +119,7 @@ def main(argv=None) -> None:
     if args.native:
         bench(model, scorer, prompts, 128 - PROMPT, args.block, args.per_step, "shipped")
     if args.hf:
-        hf = load_denoiser(resolve_folder("weights/text-hf-mlm")).eval()
+        hf = load_denoiser(resolve_folder(args.hf_path)).eval()
         bench(hf, scorer, prompts, 128 - PROMPT, args.block, args.per_step, "HF BERT")
     for gen_length in args.lengths:
         bench(stretched(model, PROMPT + gen_length), scorer, prompts, gen_length, args.block,

@@ -33,7 +33,10 @@ from .run_folder import run_folder
 
 
 def sweep_points(sweep) -> list[tuple[str, str, dict]]:
-    """(policy name, knob label, overrides) for every entry of the sweep config."""
+    """(policy name, knob label, overrides) for every entry of the sweep config. A label names
+    the swept knob only (`steps=16`); where two points of one policy would read the same, the
+    fixed settings that tell them apart are added (`steps=16 (schedule=cap, eta=0.008)`), and
+    two points with the same settings are refused."""
     points = []
     for entry in sweep:
         fixed = dict(entry.get("fixed") or {})
@@ -45,7 +48,27 @@ def sweep_points(sweep) -> list[tuple[str, str, dict]]:
             raise ValueError(f"sweep entry for {entry['policy']!r} names knob {knob!r} but no values")
         for v in values:
             points.append((entry["policy"], f"{knob}={v}", {**fixed, knob: v}))
-    return points
+    return _distinct_labels(points)
+
+
+def _distinct_labels(points: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (name, label, _) in enumerate(points):
+        groups.setdefault((name, label), []).append(i)
+    out = list(points)
+    for (name, label), members in groups.items():
+        if len(members) == 1:
+            continue
+        settings = [points[i][2] for i in members]
+        keys = sorted({k for s in settings for k in s})
+        differ = [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
+        if not differ:
+            raise ValueError(f"the sweep runs {name!r} with {label} twice with the same settings "
+                             f"{settings[0]}: drop one entry or set a `fixed` value that differs")
+        for i, s in zip(members, settings):
+            extra = ", ".join(f"{k}={s.get(k)}" for k in differ)
+            out[i] = (name, f"{label} ({extra})", s)
+    return out
 
 
 def load_sweep(cfg: DictConfig) -> tuple:

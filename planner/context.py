@@ -161,6 +161,20 @@ class StepContext:
                 narrowed.__dict__[name] = self.__dict__[name]
         return narrowed
 
+    def take_rows(self, idx: torch.Tensor, logits: torch.Tensor | None = None) -> "StepContext":
+        """This step for the rows `idx` (`[k]` long, into this context's batch) only: every
+        per-row field narrowed (padding and last_call included), the call's generator, streams
+        and temperature kept; `logits` (`[k, length, vocab]`) replaces theirs when given. Its
+        own draw and statistics; `extras` are not carried (they are per-batch caches)."""
+        def rows_of(t):
+            return None if t is None else t[idx]
+        return replace(self, logits=self.logits[idx] if logits is None else logits,
+                       tokens=self.tokens[idx], masked=self.masked[idx],
+                       initial_masked=self.initial_masked[idx], step=self.step[idx],
+                       rows=self.rows[idx], hidden=rows_of(self.hidden),
+                       last_call=rows_of(self.last_call), padding=rows_of(self.padding),
+                       extras={})
+
     @property
     def n_masked(self) -> torch.Tensor:
         """`[batch]` long, how many positions are still masked."""

@@ -179,3 +179,38 @@ def test_a_restarted_pass_reads_finite_perturbed_logits_that_move_with_the_scale
         spread.append(scores)
     assert (spread[1] - spread[0]).abs().max() < (spread[2] - spread[0]).abs().max()
     assert not torch.equal(spread[1], spread[0])
+
+
+def test_each_inner_policy_sees_its_own_rows_with_their_padding_and_last_call():
+    """Rows on different passes go to different inner policies; each sees a context of its
+    rows only, with every per-row field narrowed (padding, last_call, step, rows)."""
+    from policy_fixtures import ToyDenoiser
+    from denoiser.base import FrozenDenoiser
+    from planner.policy import Selection
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def select(self, ctx, state):
+            self.seen.append(ctx)
+            return Selection(chosen=ctx.masked & False)
+
+    tokens = torch.zeros(3, 12, dtype=torch.long)
+    logits = FrozenDenoiser(ToyDenoiser())(tokens).logits
+    padding = torch.zeros(3, 12, dtype=torch.bool)
+    padding[1, 9:] = True
+    ctx = StepContext(logits=logits, tokens=tokens, masked=(tokens == 0) & ~padding,
+                      initial_masked=(tokens == 0) & ~padding, step=torch.tensor([3, 4, 5]),
+                      rows=torch.tensor([7, 8, 9]), last_call=torch.tensor([False, True, False]),
+                      padding=padding)
+    policy = Backtrack(mode="restart", inner=["topk_margin", "topk_margin"], inner_knobs=[{}, {}])
+    policy._inners = [Recorder(), Recorder()]
+    state = policy.init_state(torch.ones(10, 12, dtype=torch.bool), None)
+    state["passes"][8] = 1       # row 8 (the second) is on its second pass: the second inner
+    policy._decode(ctx, torch.zeros(*logits.shape, dtype=torch.bool), state)
+    (first,), (second,) = policy._inners[0].seen, policy._inners[1].seen
+    assert first.rows.tolist() == [7, 9] and second.rows.tolist() == [8]
+    assert torch.equal(second.padding, padding[1:2]) and second.last_call.tolist() == [True]
+    assert torch.equal(first.padding, padding[[0, 2]]) and first.last_call.tolist() == [False, False]
+    assert first.step.tolist() == [3, 5] and torch.equal(second.logits, logits[1:2])

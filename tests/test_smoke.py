@@ -214,7 +214,7 @@ def test_bad_values_on_the_command_line(work, python_env):
     assert "seed must be an integer, got 'abc'" in (work / "runs/evaluate/bad/evaluate.log").read_text()
 
 
-@pytest.mark.parametrize("name", ["bench", "compare", "evaluate", "failures", "genmd4_schedule", "nll_bound",
+@pytest.mark.parametrize("name", ["bench", "compare", "curves", "evaluate", "failures", "genmd4_schedule", "nll_bound",
                                   "remask_signal", "token_frequency", "train_ar", "train_denoiser",
                                   "train_planner"])
 def test_help_template(name):

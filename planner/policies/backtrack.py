@@ -113,12 +113,7 @@ class Backtrack(Policy):
             idx = torch.nonzero(which == i).squeeze(1)
             if not idx.numel():
                 continue
-            sub = StepContext(logits=logits[idx], tokens=ctx.tokens[idx], masked=ctx.masked[idx],
-                              initial_masked=ctx.initial_masked[idx], step=ctx.step[idx],
-                              rows=ctx.rows[idx], generator=ctx.generator,
-                              temperature=ctx.temperature, streams=ctx.streams,
-                              hidden=None if ctx.hidden is None else ctx.hidden[idx])
-            selection = policy.select(sub, None)
+            selection = policy.select(ctx.take_rows(idx, logits[idx]), None)
             chosen[idx] = selection.chosen
             if selection.scores is not None:
                 scores[idx] = selection.scores.float()
