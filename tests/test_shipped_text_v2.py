@@ -87,7 +87,7 @@ def test_the_text_denoiser_configs_name_the_shipped_models():
     from omegaconf import OmegaConf
 
     configs = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "denoiser"
-    for name, folder in (("text", "text-mdm-3m"), ("text_small", "text-mdm")):
+    for name, folder in (("text", "text-mdm-3m"), ("text_small", "text-mdm"), ("text_hf", "text-hf-mlm-alibi")):
         path = OmegaConf.to_container(OmegaConf.load(configs / f"{name}.yaml"))["path"]
         assert path == "${repo:weights/" + folder + "}", (name, path)
     nll = OmegaConf.to_container(OmegaConf.load(configs.parent / "nll_bound.yaml"))
