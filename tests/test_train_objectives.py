@@ -12,7 +12,7 @@ import planner
 import vi  # noqa: F401  (registers `learned`)
 from denoiser import MDMConfig, MDMTransformer, load_denoiser
 
-COMMON = ["train.steps=40", "train.log_every=1", "train.ckpt_every=2", "train.eval_every=1000",
+COMMON = ["task.pool_size=20", "train.steps=40", "train.log_every=1", "train.ckpt_every=2", "train.eval_every=1000",
           "train.grad_var_every=1000", "train.val_limit=2", "train.threads=1",
           "train.givens_min=70", "train.givens_max=78", "planner.d_model=8", "planner.n_layers=1",
           "planner.n_heads=2", "train.max_denoiser_calls=60"]

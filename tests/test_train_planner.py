@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from denoiser import MDMConfig, MDMTransformer
 
-TINY = ["train.batch_size=3", "train.steps=60", "train.log_every=1", "train.ckpt_every=2",
-        "train.eval_every=1000", "train.grad_var_every=20", "train.grad_var_draws=2",
+TINY = ["task.pool_size=20", "train.batch_size=3", "train.steps=20", "train.log_every=1", "train.ckpt_every=2",
+        "train.eval_every=1000", "train.grad_var_every=10", "train.grad_var_draws=2",
         "train.val_limit=2", "train.estimator.num_particles=2", "train.threads=1",
         "train.givens_min=70", "train.givens_max=78", "train.kl_anneal=10",
         "train.entropy_anneal=10", "planner.d_model=8", "planner.n_layers=1", "planner.n_heads=2"]
@@ -36,7 +36,7 @@ def test_sigkill_then_resume_matches_an_unbroken_run(tmp_path, python_exe, pytho
     proc = run(python_exe, python_env, denoiser, tmp_path / "killed", wait=False)
     ckpt = tmp_path / "killed" / "checkpoints" / "last.pt"
     killed_at = kill_at_first_checkpoint(proc, ckpt)
-    assert 0 < killed_at < 60
+    assert 0 < killed_at < 20
     run(python_exe, python_env, denoiser, tmp_path / "killed", "resume=true")
 
     a = load_file(str(tmp_path / "straight" / "planner" / "model.safetensors"))

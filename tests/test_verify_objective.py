@@ -85,7 +85,7 @@ def test_fine_tune_from_a_folder_with_the_self_correction_objective(tmp_path, py
     small = ["denoiser.d_model=16", "denoiser.n_layers=1", "denoiser.n_heads=2", "denoiser.d_ff=32"]
     fit = ["train.steps=2", "train.batch_size=4", "train.warmup=1", "train.log_every=1",
            "train.eval_every=2", "train.ckpt_every=1", "train.val_grids=4", "train.threads=1",
-           "task.val_limit=2"]
+           "task.val_limit=2", "task.pool_size=20"]
     proc = subprocess.run([sys.executable, "-m", "experiments.train_denoiser", "task=sudoku",
                            "objective=self_correct", f"init_from={start}", *small, *fit,
                            f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,

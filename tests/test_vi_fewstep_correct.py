@@ -141,7 +141,8 @@ def test_train_planner_trains_and_ships_it(tmp_path, python_exe, python_env):
     save_correctness(correctness, CorrectnessNet("sudoku", hidden=8, layers=1),
                      FrozenDenoiser(load_denoiser(folder)))
     run_module(python_exe, python_env, "experiments.train_planner",
-               "planner=sudoku_fewstep_correct", f"planner.correctness_path={correctness}",
+               "task.pool_size=20", "planner=sudoku_fewstep_correct",
+               f"planner.correctness_path={correctness}",
                "train=planner_fewstep", "train.steps=2",
                "train.batch_size=2", "train.log_every=1", "train.eval_every=1000",
                "train.ckpt_every=1", "train.val_limit=2", "train.threads=1",
